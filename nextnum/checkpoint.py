@@ -1,0 +1,141 @@
+"""Checkpoints: a folder of model.safetensors + config.json + metrics.json, saved atomically.
+
+The whole folder is written under a temporary name and swapped in with renames, so a crash
+mid-save leaves the previous checkpoint (or none), never a half-written one. Nothing is
+unpickled on load.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .config import Config
+from .model import NextNum
+
+log = logging.getLogger(__name__)
+
+WEIGHTS, CONFIG, METRICS = "model.safetensors", "config.json", "metrics.json"
+SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "nextnum"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that is missing, corrupt, truncated or does not match its config."""
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _link_or_copy(src: str | Path, dst: str | Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -> None:
+    """Atomically replace folder `path` with one holding `files` (bytes, or tensors -> safetensors)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tag = uuid.uuid4().hex[:8]
+    tmp, old = path.parent / f".{path.name}.tmp-{tag}", path.parent / f".{path.name}.old-{tag}"
+    tmp.mkdir()
+    try:
+        for name, content in files.items():
+            if isinstance(content, bytes):
+                (tmp / name).write_bytes(content)
+            else:
+                save_file({k: v.detach().cpu().contiguous() for k, v in content.items()}, str(tmp / name))
+            with open(tmp / name, "rb+") as f:
+                os.fsync(f.fileno())
+        if path.is_dir():  # keep what else lives there (train.log, resume state): hard links, no copies
+            for f in path.iterdir():
+                if f.name in files:
+                    continue
+                if f.is_dir():
+                    shutil.copytree(f, tmp / f.name, copy_function=_link_or_copy)
+                elif f.is_file():
+                    _link_or_copy(f, tmp / f.name)
+        _fsync_dir(tmp)
+        if path.exists():
+            os.rename(path, old)  # the only window without `path`; load() recovers from it
+        os.rename(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save(path: str | Path, model: NextNum, cfg: Config, metrics: dict[str, Any] | None = None) -> None:
+    """Save weights, config and metrics into the folder `path` (replacing it atomically)."""
+    write_files(Path(path), {
+        WEIGHTS: model.state_dict(),
+        CONFIG: (json.dumps(cfg.to_dict(), indent=2) + "\n").encode(),
+        METRICS: (json.dumps(metrics or {}, indent=2) + "\n").encode(),
+    })
+
+
+def _recover(path: Path) -> None:
+    """If a save died between its two renames, put the previous folder back."""
+    if path.exists():
+        return
+    olds = sorted(path.parent.glob(f".{path.name}.old-*"), key=lambda p: p.stat().st_mtime)
+    if olds:
+        log.warning("recovering %s from an interrupted save (%s)", path, olds[-1].name)
+        os.rename(olds[-1], path)
+
+
+def read_json(file: Path) -> dict[str, Any]:
+    try:
+        return json.loads(file.read_text())
+    except FileNotFoundError:
+        raise CheckpointError(f"{file}: missing") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{file}: not valid JSON ({e})") from None
+
+
+def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[NextNum, Config, dict]:
+    """Load (model in eval mode, config, metrics) from a checkpoint folder; None = the shipped model."""
+    path = Path(path) if path is not None else SHIPPED
+    _recover(path)
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such checkpoint folder")
+    try:
+        cfg = Config.from_dict(read_json(path / CONFIG))
+        model = NextNum(cfg.model)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path / CONFIG}: not a usable NextNum config ({e})") from None
+    metrics_file = path / METRICS
+    metrics = read_json(metrics_file) if metrics_file.exists() else {}
+    weights = path / WEIGHTS
+    if not weights.exists():
+        raise CheckpointError(f"{weights}: missing")
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{weights}: corrupt or truncated safetensors file ({e})") from None
+    try:
+        model.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        first = str(e).strip().splitlines()
+        raise CheckpointError(f"{weights}: weights do not match {path / CONFIG} ({' '.join(first[:3])})") from None
+    return model.to(device).eval(), cfg, metrics

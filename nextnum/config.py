@@ -1,0 +1,188 @@
+"""Configuration dataclasses for NextNum: model shape, synthetic data, training.
+
+Every constant that more than one module needs (canvas size, token ids, how ink is fitted
+onto the canvas, normalisation) lives here and nowhere else.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+# Token ids. Digits are their own ids 0-9.
+BOS, EOS, PAD = 10, 11, 12
+VOCAB = 13
+
+# Canvas value normalisation: canvases are ink=1 on background=0, then (x - MEAN) / STD.
+PIXEL_MEAN, PIXEL_STD = 0.1, 0.3
+
+# How a box of ink is fitted onto the canvas, shared by the generator and the preprocessing so
+# that a photo and a training canvas come out alike: the box is scaled (aspect kept) until it is
+# INK_H_FRAC of the canvas height or the canvas width less two margins, whichever comes first.
+INK_H_FRAC = 0.7
+INK_MARGIN_FRAC = 0.05  # of the canvas width, each side
+
+
+def fit_scale(box_h: float, box_w: float, img_h: int, img_w: int) -> float:
+    """Scale that fits a box_h x box_w ink box onto an img_h x img_w canvas."""
+    return min(INK_H_FRAC * img_h / max(box_h, 1e-6),
+               (1 - 2 * INK_MARGIN_FRAC) * img_w / max(box_w, 1e-6))
+
+
+@dataclass
+class ModelConfig:
+    img_h: int = 84
+    img_w: int = 168
+    stem: list[int] = field(default_factory=list)  # channels of 3x3 stride-2 convs before patchify
+    patch: int = 6
+    stride: int = 6  # < patch gives overlapping patches
+    dim: int = 40
+    heads: int = 4
+    enc_layers: int = 3
+    dec_layers: int = 2
+    mlp_ratio: float = 2.0
+    max_digits: int = 5
+    dropout: float = 0.0
+
+    def __post_init__(self) -> None:
+        for k in ("img_h", "img_w", "patch", "stride", "dim", "heads", "enc_layers", "dec_layers", "max_digits"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or v < (0 if k.endswith("layers") else 1):
+                raise ValueError(f"model.{k} must be a positive integer, got {v!r}")
+        if self.dim % self.heads:
+            raise ValueError(f"model.dim ({self.dim}) must be divisible by model.heads ({self.heads})")
+        h, w = self.feature_hw
+        if h < self.patch or w < self.patch:
+            raise ValueError(f"model.patch {self.patch} is larger than the {h}x{w} map the stem makes")
+
+    @property
+    def feature_hw(self) -> tuple[int, int]:
+        """Size of the map the patch embedding sees (after the conv stem, if any)."""
+        h, w = self.img_h, self.img_w
+        for _ in self.stem:
+            h, w = (h + 1) // 2, (w + 1) // 2  # 3x3 conv, stride 2, padding 1
+        return h, w
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The (rows, cols) patch grid; the strip is wide, so this is not square."""
+        h, w = self.feature_hw
+        return (h - self.patch) // self.stride + 1, (w - self.patch) // self.stride + 1
+
+    @property
+    def cell(self) -> int:
+        """Canvas pixels between neighbouring tokens (total stride)."""
+        return self.stride * 2 ** len(self.stem)
+
+    @property
+    def field(self) -> int:
+        """Canvas pixels one token's patch spans (its receptive field, less the stem's blur)."""
+        return self.patch * 2 ** len(self.stem)
+
+    def token_centres(self) -> tuple[list[float], list[float]]:
+        """Canvas (y, x) pixel centres of the token rows and columns."""
+        gh, gw = self.grid
+        return ([r * self.cell + self.field / 2 for r in range(gh)],
+                [c * self.cell + self.field / 2 for c in range(gw)])
+
+
+@dataclass
+class DataConfig:
+    min_len: int = 1
+    max_len: int = 5
+    # layout, in units of one digit's ink height
+    scale: tuple[float, float] = (0.8, 1.2)  # per-digit size
+    aspect: tuple[float, float] = (0.85, 1.15)  # per-digit width stretch
+    gap: tuple[float, float] = (-0.15, 0.7)  # space between digits; < 0 overlaps / touches
+    jitter_y: float = 0.12  # vertical offset of each digit
+    rotate: float = 12.0  # degrees, each digit
+    shear: float = 0.25
+    elastic: float = 1.5  # px of smooth displacement on the canvas (Simard et al. 2003)
+    # how the ink box is fitted onto the canvas (preprocess.fit_box uses the same numbers)
+    fit_shrink: tuple[float, float] = (0.8, 1.0)  # random shrink of the fitted box
+    # stroke: probabilities of (thinner, unchanged, thicker, much thicker)
+    stroke_p: tuple[float, float, float, float] = (0.15, 0.45, 0.3, 0.1)
+    binarize_p: float = 0.4  # like a thresholded drawing
+    noise: float = 0.08  # max std of Gaussian pixel noise
+    specks: int = 3  # max stray dots per canvas
+    val_holdout: int = 1000  # train-split digits kept out of training, for validation canvases
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 6000
+    time_budget_min: float = 0.0  # > 0: stop (and schedule the lr) by wall time instead
+    batch: int = 64
+    lr: float = 3e-3
+    min_lr_frac: float = 0.05
+    warmup: int = 200
+    weight_decay: float = 0.05
+    label_smoothing: float = 0.05
+    grad_clip: float = 1.0
+    aux_weight: float = 0.5  # per-token "which digit is here" loss on the encoder (boxes are known)
+    guide_weight: float = 0.3  # pulls step k's cross-attention onto digit k's box
+    curriculum: float = 0.15  # fraction of training over which max length grows 2 -> max_len
+    eval_every: int = 250
+    val_samples: int = 512
+    seed: int = 0
+    threads: int = 0  # torch threads; 0 = leave torch's default
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        d = self.data
+        if not 1 <= d.min_len <= d.max_len <= self.model.max_digits:
+            raise ValueError(f"need 1 <= data.min_len ({d.min_len}) <= data.max_len ({d.max_len}) "
+                             f"<= model.max_digits ({self.model.max_digits})")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "Config":
+        """Build from a plain dict; ValueError naming the problem for anything malformed."""
+        if not isinstance(d, dict) or not all(isinstance(d.get(k, {}), dict) for k in ("model", "data", "train")):
+            raise ValueError("a config is a JSON object with 'model', 'data' and 'train' objects")
+        unknown = set(d) - {"model", "data", "train"}
+        if unknown:
+            raise ValueError(f"unknown config sections: {sorted(unknown)}")
+        return cls(model=_build(ModelConfig, d.get("model", {})),
+                   data=_build(DataConfig, d.get("data", {})),
+                   train=_build(TrainConfig, d.get("train", {})))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Config":
+        path = Path(path)
+        try:
+            d = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise FileNotFoundError(f"config file not found: {path}") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}: not valid JSON ({e})") from None
+        try:
+            return cls.from_dict(d)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"{path}: {e}") from None
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+
+def _build(cls: type, d: dict[str, Any]) -> Any:
+    """Build a dataclass from a dict, refusing unknown keys and restoring tuples from JSON lists."""
+    known = {f.name: f for f in fields(cls)}
+    unknown = set(d) - set(known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+    kw = {}
+    for k, v in d.items():
+        if isinstance(v, list) and "tuple" in str(known[k].type):
+            v = tuple(v)
+        kw[k] = v
+    return cls(**kw)

@@ -1,0 +1,131 @@
+"""Score a checkpoint: free-running greedy decoding on t10k canvases, or on a labelled image folder.
+
+    python -m nextnum.evaluate --data ../shared/data --samples 2000 --seed 0 --json
+    python -m nextnum.evaluate --images DIR --json      # DIR/labels.json: {"file": "4072", ...}
+
+The last line printed with --json is one JSON object.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from .data import Batch, fixed_batches, load_mnist
+from .model import NextNum
+
+
+def score(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
+    """Exact-match and per-digit accuracy of (predicted, true) strings, overall and by true length.
+
+    A digit counts as right when the prediction has the same digit at the same position, so a
+    reading that drops or adds a digit loses the digits after it.
+    """
+    n = seq = dig = ndig = 0
+    by: dict[str, list[int]] = {}
+    for pred, true in pairs:
+        ok = pred == true
+        n, seq = n + 1, seq + ok
+        dig += sum(a == b for a, b in zip(pred, true))
+        ndig += len(true)
+        b = by.setdefault(str(len(true)), [0, 0])
+        b[0], b[1] = b[0] + ok, b[1] + 1
+    return {"sequence_accuracy": seq / max(n, 1), "digit_accuracy": dig / max(ndig, 1),
+            "by_length": {k: v[0] / v[1] for k, v in sorted(by.items())},
+            "by_length_count": {k: v[1] for k, v in sorted(by.items())}, "samples": n}
+
+
+@torch.inference_mode()
+def predict_batches(model: NextNum, batches: list[Batch], device: str | torch.device = "cpu") -> list[tuple[str, str]]:
+    model.eval()
+    pairs = []
+    for b in batches:
+        pred = model.generate(b.images.to(device)).texts()
+        pairs += list(zip(pred, b.texts))
+    return pairs
+
+
+def evaluate_synthetic(model: NextNum, data_root: str | Path, samples: int, seed: int, data_cfg,
+                       device: str | torch.device = "cpu") -> dict[str, Any]:
+    """Canvases built from the t10k split only, with the checkpoint's own data settings."""
+    bank = load_mnist(data_root, train=False)
+    batches = fixed_batches(bank, samples, data_cfg, (model.cfg.img_h, model.cfg.img_w), seed)
+    return score(predict_batches(model, batches, device))
+
+
+def evaluate_images(predictor, folder: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Read every image named in folder/labels.json through the Predictor; returns (scores, rows)."""
+    folder = Path(folder)
+    labels_file = folder / "labels.json"
+    try:
+        labels = json.loads(labels_file.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{labels_file} not found: --images needs a labels.json mapping file -> digits") from None
+    if not isinstance(labels, dict) or not labels:
+        raise ValueError(f"{labels_file}: expected a non-empty JSON object {{\"file.png\": \"4072\", ...}}")
+    rows = []
+    for name, true in sorted(labels.items()):
+        pred = predictor.predict(folder / name, explain=False)
+        rows.append({"file": name, "true": str(true), "pred": pred.text, "confidence": pred.confidence})
+    return score((r["pred"], r["true"]) for r in rows), rows
+
+
+def _table(res: dict[str, Any]) -> str:
+    lines = [f"{'length':>8} {'samples':>8} {'seq acc':>8}"]
+    for k, v in res["by_length"].items():
+        lines.append(f"{k:>8} {res['by_length_count'][k]:>8} {v:>8.2%}")
+    lines.append(f"{'all':>8} {res['samples']:>8} {res['sequence_accuracy']:>8.2%}   digit acc {res['digit_accuracy']:.2%}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m nextnum.evaluate", description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
+    ap.add_argument("--data", default="../shared/data", help="MNIST root (torchvision layout); t10k is used")
+    ap.add_argument("--images", default=None, help="evaluate a folder of images with labels.json instead")
+    ap.add_argument("--samples", type=int, default=2000, help="synthetic canvases to score")
+    ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--json", action="store_true", help="print one line of JSON last")
+    args = ap.parse_args(argv)
+
+    from .predictor import Predictor
+    try:
+        pred = Predictor.load(args.checkpoint, device=args.device)
+    except Exception as e:  # a clear message, not a traceback, for a bad --checkpoint
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    t0 = time.perf_counter()
+    try:
+        if args.images:
+            res, rows = evaluate_images(pred, args.images)
+            if not args.json:
+                for r in rows:
+                    print(f"{'ok ' if r['pred'] == r['true'] else 'BAD'} {r['file']}: {r['pred'] or '(none)'} (true {r['true']})")
+        else:
+            res = evaluate_synthetic(pred.model, args.data, args.samples, args.seed, pred.config.data, args.device)
+    except (FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    res.update(parameters=pred.model.num_params(), checkpoint=str(pred.checkpoint),
+               seconds=round(time.perf_counter() - t0, 2))
+    if args.images:
+        res["images"] = str(args.images)
+    else:
+        res["seed"] = args.seed
+    if not args.json:
+        print(_table(res))
+        print(f"parameters {res['parameters']:,}  checkpoint {res['checkpoint']}")
+    else:
+        print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

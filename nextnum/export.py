@@ -1,0 +1,123 @@
+"""Export a checkpoint to ONNX: the encoder and the whole greedy loop in one graph, dynamic batch.
+
+    python -m nextnum.export --out nextnum.onnx [--checkpoint PATH] [--check]
+
+The graph maps a canvas batch (B, 1, H, W) with ink = 1 to tokens (B, max_digits + 1) and the
+softmax at each step (B, max_digits + 1, VOCAB), exactly as NextNum.generate decides them: at least
+one digit, at most max_digits, PAD after EOS. It always runs every step (no early exit).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+from torch import Tensor
+
+from .config import BOS, EOS, PAD, VOCAB
+from .model import NextNum
+
+
+class GreedyLoop(nn.Module):
+    """NextNum.generate's decisions, unrolled with additive masks so the graph has no branches."""
+
+    def __init__(self, model: NextNum) -> None:
+        super().__init__()
+        self.model = model.eval()
+        S = model.cfg.max_digits + 1
+        mask = torch.zeros(S, VOCAB)
+        mask[:, [BOS, PAD]] = float("-inf")
+        mask[0, EOS] = float("-inf")
+        mask[S - 1, :EOS] = float("-inf")
+        self.register_buffer("mask", mask)  # (S, VOCAB)
+
+    def forward(self, img: Tensor) -> tuple[Tensor, Tensor]:
+        ctx, _ = self.model.encoder(img)
+        B = img.shape[0]
+        tokens = torch.full((B, 1), BOS, dtype=torch.long, device=img.device) + 0 * img[:, 0, 0, :1].long()
+        done = torch.zeros(B, 1, dtype=torch.bool, device=img.device)
+        probs = []
+        for step in range(self.mask.shape[0]):
+            logits, _ = self.model.decode(tokens, ctx)
+            p = (logits[:, -1] + self.mask[step]).softmax(-1)  # (B, VOCAB)
+            nxt = torch.where(done, torch.full_like(done, PAD, dtype=torch.long), p.argmax(-1, keepdim=True))
+            done = done | (nxt == EOS)
+            tokens = torch.cat([tokens, nxt], 1)
+            probs.append(p)
+        return tokens[:, 1:], torch.stack(probs, 1)
+
+
+def export(model: NextNum, out: str | Path, opset: int = 17) -> Path:
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    loop = GreedyLoop(model)
+    dummy = torch.zeros(2, 1, model.cfg.img_h, model.cfg.img_w)
+    torch.onnx.export(loop, (dummy,), str(out), input_names=["canvas"], output_names=["tokens", "probs"],
+                      dynamic_axes={"canvas": {0: "batch"}, "tokens": {0: "batch"}, "probs": {0: "batch"}},
+                      opset_version=opset, dynamo=False)
+    return out
+
+
+def compare(model: NextNum, onnx_path: str | Path, canvases: Tensor) -> dict[str, float]:
+    """Run PyTorch and onnxruntime on the same canvases: token agreement, max |prob diff|, latency."""
+    import onnxruntime as ort
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    with torch.inference_mode():
+        t_tok, t_prob = GreedyLoop(model)(canvases)
+    o_tok, o_prob = sess.run(None, {"canvas": canvases.numpy()})
+    one = canvases[:1]
+    def timed(fn, n: int = 30) -> float:
+        fn()
+        ts = []
+        for _ in range(n):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+        return float(np.median(ts) * 1000)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        torch_ms = timed(lambda: model.generate(one))
+    finally:
+        torch.set_num_threads(threads)
+    ort_ms = timed(lambda: sess.run(None, {"canvas": one.numpy()}))
+    return {"tokens_equal": float((t_tok.numpy() == o_tok).mean()),
+            "max_prob_diff": float(np.abs(t_prob.numpy() - o_prob).max()),
+            "torch_generate_ms_p50": torch_ms, "onnxruntime_ms_p50": ort_ms}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m nextnum.export", description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
+    ap.add_argument("--out", default="nextnum.onnx")
+    ap.add_argument("--check", action="store_true", help="compare with PyTorch on t10k canvases (needs --data)")
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--samples", type=int, default=200)
+    args = ap.parse_args(argv)
+    from .checkpoint import CheckpointError, load
+    try:
+        model, cfg, _ = load(args.checkpoint)
+    except CheckpointError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    path = export(model, args.out)
+    res = {"onnx": str(path), "bytes": path.stat().st_size}
+    if args.check:
+        from .data import fixed_batches, load_mnist
+        bank = load_mnist(args.data, train=False)
+        b = fixed_batches(bank, args.samples, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=0,
+                          batch=args.samples)[0]
+        res.update(compare(model, path, b.images))
+    print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

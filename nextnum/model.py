@@ -1,0 +1,237 @@
+"""NextNum's model: a small ViT encoder over the canvas and an autoregressive digit decoder.
+
+Attention returns its weights next to its output (as whisper's model.py does) when asked with
+need_weights=True, and uses the fused F.scaled_dot_product_attention otherwise, so the maps the
+app draws come from the same module that does the work, with no hooks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from torch import Tensor
+
+from .config import BOS, EOS, PAD, PIXEL_MEAN, PIXEL_STD, VOCAB, ModelConfig
+
+
+class Attention(nn.Module):
+    """Multi-head attention with a learned per-head temperature; self- or cross-attention."""
+
+    def __init__(self, dim: int, heads: int, cross: bool = False) -> None:
+        super().__init__()
+        self.heads, self.cross = heads, cross
+        self.q = nn.Linear(dim, dim)
+        self.kv = nn.Linear(dim, 2 * dim)
+        self.out = nn.Linear(dim, dim)
+        # log of the softmax temperature's inverse, per head; starts at the usual 1/sqrt(head size)
+        self.log_scale = nn.Parameter(torch.full((heads,), -0.5 * float(torch.log(torch.tensor(dim / heads)))))
+
+    def _heads(self, t: Tensor) -> Tensor:
+        B, T, C = t.shape
+        return t.view(B, T, self.heads, C // self.heads).transpose(1, 2)  # (B, nh, T, hs)
+
+    def forward(self, x: Tensor, ctx: Tensor | None = None, causal: bool = False, need_weights: bool = False,
+                cache: dict[str, Tensor] | None = None) -> tuple[Tensor, Tensor | None]:
+        """x: (B, Tq, C); ctx: (B, Tk, C) for cross-attention. Returns (B, Tq, C) and (B, nh, Tq, Tk) or None.
+
+        cache (decoding): self-attention appends this step's keys/values to it; cross-attention
+        computes the context's keys/values once and reuses them.
+        """
+        B, Tq, C = x.shape
+        q = self._heads(self.q(x)) * self.log_scale.exp().view(1, -1, 1, 1)  # (B, nh, Tq, hs)
+        if self.cross and cache is not None and "k" in cache:
+            k, v = cache["k"], cache["v"]
+        else:
+            k, v = self._heads_kv(self.kv(ctx if self.cross else x))
+            if cache is not None:
+                if not self.cross and "k" in cache:
+                    k, v = torch.cat([cache["k"], k], 2), torch.cat([cache["v"], v], 2)  # (B, nh, T, hs)
+                cache["k"], cache["v"] = k, v
+        # cached keys come before the queries: query i may see keys up to offset + i
+        Tq, Tk = int(q.shape[2]), int(k.shape[2])
+        offset = Tk - Tq
+        mask = None
+        if causal and Tq > 1 and offset > 0:
+            mask = torch.ones(Tq, Tk, dtype=torch.bool, device=x.device).tril(offset)
+        if need_weights:
+            att = q @ k.transpose(-2, -1)  # (B, nh, Tq, hs) x (B, nh, hs, Tk) -> (B, nh, Tq, Tk)
+            if causal and Tq > 1:
+                keep = mask if mask is not None else torch.ones(Tq, Tk, dtype=torch.bool, device=x.device).tril()
+                att = att.masked_fill(~keep, float("-inf"))
+            w = att.softmax(-1)
+            y = w @ v  # (B, nh, Tq, Tk) x (B, nh, Tk, hs) -> (B, nh, Tq, hs)
+        else:
+            w = None
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask,
+                                               is_causal=causal and Tq > 1 and offset == 0, scale=1.0)
+        y = y.transpose(1, 2).reshape(B, Tq, C)  # (B, Tq, C)
+        return self.out(y), w
+
+    def _heads_kv(self, kv: Tensor) -> tuple[Tensor, Tensor]:
+        k, v = kv.chunk(2, dim=-1)
+        return self._heads(k), self._heads(v)
+
+
+class Block(nn.Module):
+    """Pre-LN transformer block: self-attention, optional cross-attention, MLP."""
+
+    def __init__(self, cfg: ModelConfig, cross: bool = False) -> None:
+        super().__init__()
+        d = cfg.dim
+        self.ln1, self.attn = nn.LayerNorm(d), Attention(d, cfg.heads)
+        self.ln_x, self.xattn = (nn.LayerNorm(d), Attention(d, cfg.heads, cross=True)) if cross else (None, None)
+        self.ln2 = nn.LayerNorm(d)
+        hidden = int(d * cfg.mlp_ratio)
+        self.mlp = nn.Sequential(nn.Linear(d, hidden), nn.GELU(), nn.Linear(hidden, d))
+        self.drop = nn.Dropout(cfg.dropout)
+
+    def forward(self, x: Tensor, ctx: Tensor | None = None, causal: bool = False, need_weights: bool = False,
+                cache: dict[str, dict[str, Tensor]] | None = None) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """Returns x and the self- and cross-attention weights (None unless need_weights)."""
+        a, w_self = self.attn(self.ln1(x), causal=causal, need_weights=need_weights,
+                              cache=None if cache is None else cache.setdefault("self", {}))
+        x = x + self.drop(a)
+        w_cross = None
+        if self.xattn is not None:
+            a, w_cross = self.xattn(self.ln_x(x), ctx, need_weights=need_weights,
+                                    cache=None if cache is None else cache.setdefault("cross", {}))
+            x = x + self.drop(a)
+        x = x + self.drop(self.mlp(self.ln2(x)))
+        return x, w_self, w_cross
+
+
+class Encoder(nn.Module):
+    """Canvas (B, 1, H, W) -> tokens (B, N, C), N = grid rows x cols."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.grid = cfg.grid
+        layers: list[nn.Module] = []
+        ch = 1
+        for c in cfg.stem:  # early convolutions help small ViTs train (Xiao et al. 2021)
+            layers += [nn.Conv2d(ch, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.GELU()]
+            ch = c
+        self.stem = nn.Sequential(*layers)
+        self.patch = nn.Conv2d(ch, cfg.dim, cfg.patch, cfg.stride)
+        gh, gw = self.grid
+        self.pos_row = nn.Parameter(torch.randn(gh, 1, cfg.dim) * 0.02)  # learned 2-D positions,
+        self.pos_col = nn.Parameter(torch.randn(1, gw, cfg.dim) * 0.02)  # factorised rows + cols
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.enc_layers))
+        self.ln = nn.LayerNorm(cfg.dim)
+
+    def forward(self, img: Tensor, need_weights: bool = False) -> tuple[Tensor, list[Tensor]]:
+        x = (img - PIXEL_MEAN) / PIXEL_STD
+        x = self.patch(self.stem(x))  # (B, C, gh, gw)
+        assert x.shape[-2:] == self.grid, f"canvas gives grid {tuple(x.shape[-2:])}, config says {self.grid}"
+        x = (x.permute(0, 2, 3, 1) + self.pos_row + self.pos_col).flatten(1, 2)  # (B, gh*gw, C)
+        attns = []
+        for blk in self.blocks:
+            x, w, _ = blk(x, need_weights=need_weights)
+            if w is not None:
+                attns.append(w)
+        return self.ln(x), attns
+
+
+@dataclass
+class Generation:
+    """Greedy decoding result. S = steps run (<= max_digits + 1), N = encoder tokens."""
+    tokens: Tensor  # (B, S) digits, then EOS, then PAD
+    probs: Tensor  # (B, S, VOCAB) softmax at each step
+    cross_attn: Tensor | None = None  # (B, S, dec_layers, heads, N)
+    enc_attn: Tensor | None = None  # (B, enc_layers, heads, N, N)
+
+    def texts(self) -> list[str]:
+        out = []
+        for row in self.tokens.tolist():
+            s = ""
+            for t in row:
+                if t >= 10:
+                    break
+                s += str(t)
+            out.append(s)
+        return out
+
+
+class NextNum(nn.Module):
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = Encoder(cfg)
+        self.tok = nn.Embedding(VOCAB, cfg.dim)
+        self.pos = nn.Parameter(torch.randn(cfg.max_digits + 1, cfg.dim) * 0.02)
+        self.blocks = nn.ModuleList(Block(cfg, cross=True) for _ in range(cfg.dec_layers))
+        self.ln = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, VOCAB)
+        # training-only signal: each encoder token says which digit (or none = 10) lies under it
+        self.aux_head = nn.Linear(cfg.dim, 11)
+        self.apply(self._init)
+
+    @staticmethod
+    def _init(m: nn.Module) -> None:
+        if isinstance(m, nn.Linear):
+            nn.init.trunc_normal_(m.weight, std=0.02)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Embedding):
+            nn.init.normal_(m.weight, std=0.02)
+
+    def num_params(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def decode(self, tokens: Tensor, ctx: Tensor, start: int = 0, need_weights: bool = False,
+               cache: list[dict] | None = None) -> tuple[Tensor, list[Tensor]]:
+        """tokens (B, T) at positions start.. -> logits (B, T, VOCAB) and per-layer cross-attention."""
+        T = tokens.shape[1]
+        x = self.tok(tokens) + self.pos[start:start + T]
+        cross = []
+        for i, blk in enumerate(self.blocks):
+            x, _, w = blk(x, ctx, causal=True, need_weights=need_weights, cache=None if cache is None else cache[i])
+            if w is not None:
+                cross.append(w)
+        return self.head(self.ln(x)), cross
+
+    def forward(self, img: Tensor, tokens: Tensor, extras: bool = False) -> Tensor | tuple[Tensor, Tensor, Tensor]:
+        """Teacher forcing: img (B, 1, H, W), tokens (B, T) starting with BOS -> logits (B, T, VOCAB).
+
+        extras=True (training) also returns what training supervises: per-token digit logits
+        (B, N, 11) and the cross-attention averaged over layers and heads (B, T, N).
+        """
+        ctx, _ = self.encoder(img)
+        if not extras:
+            return self.decode(tokens, ctx)[0]
+        logits, cross = self.decode(tokens, ctx, need_weights=True)
+        return logits, self.aux_head(ctx), torch.stack(cross, 1).mean((1, 2))
+
+    @torch.inference_mode()
+    def generate(self, img: Tensor, return_attn: bool = False) -> Generation:
+        """Greedy decoding with cached keys/values; at least one digit, at most max_digits, then EOS."""
+        B = img.shape[0]
+        ctx, enc_attn = self.encoder(img, need_weights=return_attn)
+        cache: list[dict] = [{} for _ in self.blocks]
+        tok = torch.full((B, 1), BOS, dtype=torch.long, device=img.device)
+        done = torch.zeros(B, dtype=torch.bool, device=img.device)
+        out, probs, cross = [], [], []
+        for step in range(self.cfg.max_digits + 1):
+            logits, w = self.decode(tok, ctx, start=step, need_weights=return_attn, cache=cache)
+            logits = logits[:, -1]  # (B, VOCAB)
+            logits[:, [BOS, PAD]] = float("-inf")
+            if step == 0:
+                logits[:, EOS] = float("-inf")  # a reading has at least one digit
+            elif step == self.cfg.max_digits:
+                logits[:, :EOS] = float("-inf")  # and at most max_digits
+            p = logits.softmax(-1)
+            nxt = torch.where(done, PAD, p.argmax(-1))  # (B,)
+            out.append(nxt)
+            probs.append(p)
+            if return_attn:
+                cross.append(torch.stack([a[:, :, -1] for a in w], 1))  # (B, layers, nh, N)
+            done = done | (nxt == EOS)
+            if bool(done.all()):
+                break
+            tok = nxt[:, None]
+        return Generation(
+            tokens=torch.stack(out, 1), probs=torch.stack(probs, 1),
+            cross_attn=torch.stack(cross, 1) if return_attn else None,
+            enc_attn=torch.stack(enc_attn, 1) if return_attn else None)

@@ -1,0 +1,92 @@
+"""Synthetic canvas invariants: seeded, well-formed targets, labels that match the ink placed."""
+import numpy as np
+import pytest
+import torch
+
+from nextnum.config import EOS, PAD, DataConfig, ModelConfig
+from nextnum.data import DigitBank, load_fixture, render
+
+HW = (ModelConfig().img_h, ModelConfig().img_w)
+K = DataConfig().max_len
+
+
+@pytest.fixture(scope="module")
+def bank():
+    return load_fixture()
+
+
+def draw(bank, n, seed, cfg=None, **kw):
+    return render(bank, n, cfg or DataConfig(), HW, torch.Generator().manual_seed(seed), **kw)
+
+
+def test_same_seed_same_canvases_other_seed_different(bank):
+    a, b, c = draw(bank, 16, 0), draw(bank, 16, 0), draw(bank, 16, 1)
+    assert torch.equal(a.images, b.images) and torch.equal(a.targets, b.targets)
+    assert torch.equal(a.boxes, b.boxes)
+    assert not torch.equal(a.images, c.images) and not torch.equal(a.targets, c.targets)
+
+
+def test_canvases_targets_and_lengths_are_well_formed(bank):
+    b = draw(bank, 300, 2)
+    assert b.images.shape == (300, 1, *HW) and b.images.dtype == torch.float32
+    assert 0 <= b.images.min() and b.images.max() <= 1
+    assert set(b.lengths.tolist()) == set(range(1, K + 1)), "every length should occur in 300 canvases"
+    assert b.targets.shape == (300, K + 1)
+    for t, n, text in zip(b.targets.tolist(), b.lengths.tolist(), b.texts):
+        assert all(0 <= d <= 9 for d in t[:n]) and t[n] == EOS and all(p == PAD for p in t[n + 1:])
+        assert text == "".join(map(str, t[:n]))
+
+
+def test_max_len_caps_lengths(bank):
+    assert draw(bank, 64, 3, max_len=2).lengths.max() <= 2
+
+
+def test_digit_boxes_lie_on_the_canvas_left_to_right(bank):
+    b = draw(bank, 200, 4)
+    H, W = HW
+    placed = torch.arange(K)[None] < b.lengths[:, None]  # (B, K)
+    y0, y1, x0, x1 = b.boxes[placed].unbind(-1)
+    tol = 2.0  # px: rotation and shear swing the ink a little past its unrotated box
+    assert (y0 >= -tol).all() and (y1 <= H + tol).all() and (x0 >= -tol).all() and (x1 <= W + tol).all()
+    assert (y1 > y0).all() and (x1 > x0).all()
+    assert (b.boxes[~placed] == 0).all()
+    cx = (b.boxes[..., 2] + b.boxes[..., 3]) / 2  # (B, K)
+    for row, n in zip(cx, b.lengths):
+        assert (row[1:n] > row[:n - 1]).all(), "digits must be placed in reading order"
+
+
+def test_each_label_is_the_digit_drawn_in_its_box():
+    # two "digits" that are easy to tell apart at a box's centre: a filled square (label 8) and a ring (0)
+    solid, ring = np.zeros((28, 28), np.uint8), np.zeros((28, 28), np.uint8)
+    solid[4:24, 4:24] = 255
+    ring[4:24, 4:24] = 255
+    ring[7:21, 7:21] = 0
+    bank = DigitBank.from_arrays(np.stack([solid, ring]), np.array([8, 0]))
+    plain = DataConfig(rotate=0, shear=0, elastic=0, stroke_p=(0, 1, 0, 0), binarize_p=0, noise=0, specks=0)
+    b = draw(bank, 64, 5, cfg=plain)
+    assert {0, 8} <= set(b.targets.flatten().tolist())
+    for img, tgt, boxes, n in zip(b.images[:, 0], b.targets, b.boxes, b.lengths):
+        for d, (y0, y1, x0, x1) in zip(tgt[:n].tolist(), boxes[:n].tolist()):
+            centre = img[round((y0 + y1) / 2), round((x0 + x1) / 2)]
+            assert (centre > 0.9) if d == 8 else (centre < 0.1), f"label {d} but centre ink {centre:.2f}"
+
+
+def test_bank_boxes_and_split(bank):
+    assert len(bank) == 300 and bank.images.shape == (300, 28, 28)
+    assert 0 <= bank.images.min() and bank.images.max() <= 1
+    y0, y1, x0, x1 = bank.boxes.unbind(-1)
+    assert ((0 <= y0) & (y0 < y1) & (y1 <= 28) & (0 <= x0) & (x0 < x1) & (x1 <= 28)).all()
+    train, val = bank.split(50)
+    assert (len(train), len(val)) == (250, 50)
+    assert torch.equal(torch.cat([train.labels, val.labels]), bank.labels)
+    for bad in (0, 300):
+        with pytest.raises(AssertionError):
+            bank.split(bad)
+
+
+def test_blank_digits_are_dropped():
+    imgs = np.zeros((3, 28, 28), np.uint8)
+    imgs[1, 5:20, 10:14] = 255
+    bank = DigitBank.from_arrays(imgs, np.array([4, 1, 7]))
+    assert bank.labels.tolist() == [1]
+    assert bank.boxes.tolist() == [[5.0, 20.0, 10.0, 14.0]]

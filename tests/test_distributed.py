@@ -1,0 +1,30 @@
+"""Two CPU processes under torchrun (gloo, loopback) train the smoke config into a normal checkpoint."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from nextnum import checkpoint
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+def test_torchrun_two_processes(tmp_path):
+    out = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    # --standalone: a rendezvous on a free localhost port
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "nextnum.train", "--config", str(ROOT / "configs" / "smoke.json"),
+           "--fixture", "--out", str(out)]
+    r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    model, cfg, metrics = checkpoint.load(out)  # the same kind of checkpoint one process writes
+    assert metrics["processes"] == 2 and metrics["status"] == "finished"
+    assert metrics["steps"] == cfg.train.steps
+    assert metrics["history"][-1]["samples_seen"] == 2 * cfg.train.steps * cfg.train.batch
+    assert not (out / "train.log").read_text().count("Traceback")
+    printed = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
+    assert len(printed) == 1, "only rank 0 reports"

@@ -1,0 +1,32 @@
+"""ONNX export: onnxruntime reads the same digits as PyTorch, with probabilities within 1e-4."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from nextnum.config import Config
+from nextnum.data import fixed_batches, load_fixture
+from nextnum.export import GreedyLoop, compare, export
+from nextnum.model import NextNum
+
+pytest.importorskip("onnxruntime")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.parametrize("name", ["smoke", "default"])
+def test_onnx_matches_pytorch(tmp_path, name):
+    cfg = Config.load(ROOT / "configs" / f"{name}.json")
+    torch.manual_seed(0)
+    model = NextNum(cfg.model).eval()
+    for p in model.parameters():  # larger random weights, so readings differ between canvases
+        p.data.normal_(0, 0.3)
+    canvases = fixed_batches(load_fixture(), 16, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=0)[0].images
+    path = export(model, tmp_path / "m.onnx")
+    res = compare(model, path, canvases)
+    assert res["tokens_equal"] == 1.0
+    assert res["max_prob_diff"] < 1e-4
+    # the unrolled loop decides exactly as generate() does
+    tokens, _ = GreedyLoop(model)(canvases)
+    gen = model.generate(canvases)
+    S = gen.tokens.shape[1]
+    assert torch.equal(tokens[:, :S], gen.tokens)

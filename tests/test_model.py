@@ -1,0 +1,118 @@
+"""Model invariants: shapes, size budget, causality, fused == manual attention, cached decoding."""
+from pathlib import Path
+
+import pytest
+import torch
+
+from nextnum.config import BOS, EOS, PAD, VOCAB, Config
+from nextnum.model import Attention, NextNum
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+def make(name: str, big: bool = False, seed: int = 0) -> NextNum:
+    """A model in eval mode; big redraws weights ~N(0, 1) (biases 0) so that canvases read differently."""
+    torch.manual_seed(seed)
+    model = NextNum(Config.load(CONFIGS / f"{name}.json").model).eval()
+    if big:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                p.zero_() if n.endswith("bias") else p.normal_()
+    return model
+
+
+def canvases(model: NextNum, n: int = 3) -> torch.Tensor:  # (n, 1, H, W) noise
+    return torch.rand(n, 1, model.cfg.img_h, model.cfg.img_w, generator=torch.Generator().manual_seed(1))
+
+
+@pytest.mark.parametrize("name", ["default", "smoke"])
+def test_shapes_and_return_attn(name):
+    model = make(name, big=True)
+    cfg, img, T = model.cfg, canvases(model), model.cfg.max_digits + 1  # T: BOS + max_digits
+    assert model(img, torch.randint(0, VOCAB, (3, T))).shape == (3, T, VOCAB)
+    g, plain = model.generate(img, return_attn=True), model.generate(img)
+    (B, S), N = g.tokens.shape, cfg.grid[0] * cfg.grid[1]
+    assert B == 3 and 1 <= S <= T and g.probs.shape == (3, S, VOCAB)
+    assert g.cross_attn.shape == (3, S, cfg.dec_layers, cfg.heads, N)
+    assert g.enc_attn.shape == (3, cfg.enc_layers, cfg.heads, N, N)
+    assert torch.allclose(g.cross_attn.sum(-1), torch.ones(3, S, cfg.dec_layers, cfg.heads), atol=1e-5)
+    assert torch.equal(plain.tokens, g.tokens) and torch.allclose(plain.probs, g.probs, atol=1e-5)
+    assert plain.cross_attn is None and plain.enc_attn is None
+
+
+def test_default_fits_parameter_budget():
+    assert make("default").num_params() <= 100_000
+
+
+def test_no_causal_leakage():
+    model = make("smoke", big=True)
+    img = canvases(model, 2)
+    tok = torch.randint(0, 10, (2, model.cfg.max_digits + 1), generator=torch.Generator().manual_seed(2))
+    base = model(img, tok)
+    for t in range(tok.shape[1] - 1):
+        changed = torch.where(torch.arange(tok.shape[1]) == t + 1, (tok + 1) % 10, tok)  # only token t+1
+        out = model(img, changed)
+        assert torch.allclose(out[:, :t + 1], base[:, :t + 1], atol=1e-6), f"token {t + 1} leaked backwards"
+        assert not torch.allclose(out[:, t + 1], base[:, t + 1]), "the change had no effect: test has no power"
+
+
+@pytest.mark.parametrize("mode", ["causal", "bidirectional", "cross"])
+def test_fused_and_manual_attention_agree(mode):
+    torch.manual_seed(0)
+    attn = Attention(16, 4, cross=mode == "cross")
+    with torch.no_grad():
+        attn.log_scale.uniform_(-1.5, 0.0)  # a per-head temperature, not the same for every head
+    x, ctx = torch.randn(2, 6, 16), torch.randn(2, 9, 16)
+    kw = dict(ctx=ctx) if mode == "cross" else dict(causal=mode == "causal")
+    (fused, none), (manual, w) = attn(x, **kw), attn(x, need_weights=True, **kw)
+    assert none is None and torch.allclose(fused, manual, atol=1e-5), f"max diff {(fused - manual).abs().max():.2e}"
+    assert w.shape == (2, 4, 6, 9 if mode == "cross" else 6)
+    assert torch.allclose(w.sum(-1), torch.ones(2, 4, 6), atol=1e-6)
+    if mode == "causal":
+        past = torch.ones(6, 6, dtype=torch.bool).tril()
+        assert (w[..., ~past] == 0).all() and (w[..., past] > 0).all(), "causal self-attention looked ahead"
+
+
+def reference_greedy(model: NextNum, img: torch.Tensor) -> torch.Tensor:
+    """Greedy decoding that recomputes the whole prefix at each step, with no cache."""
+    ctx, _ = model.encoder(img)
+    seq, done, out = torch.full((len(img), 1), BOS), torch.zeros(len(img), dtype=torch.bool), []
+    for step in range(model.cfg.max_digits + 1):
+        logits = model.decode(seq, ctx)[0][:, -1].clone()
+        logits[:, [BOS, PAD] + ([EOS] if step == 0 else [])] = float("-inf")  # at least one digit
+        if step == model.cfg.max_digits:
+            logits[:, :EOS] = float("-inf")  # at most max_digits
+        out.append(torch.where(done, PAD, logits.argmax(-1)))
+        done |= out[-1] == EOS
+        if done.all():
+            break
+        seq = torch.cat([seq, out[-1][:, None]], 1)
+    return torch.stack(out, 1)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_cached_generate_matches_recomputation(seed):
+    model = make("smoke", big=True, seed=seed)
+    with torch.no_grad():
+        expected = reference_greedy(model, img := canvases(model, 8))
+    assert len(set(map(tuple, expected.tolist()))) > 1, "every canvas reads the same: test has no power"
+    g = model.generate(img)
+    assert torch.equal(g.tokens, expected)
+    assert all(1 <= len(t) <= model.cfg.max_digits for t in g.texts())
+
+
+@pytest.mark.parametrize("favour", [EOS, 3])
+def test_generate_reads_one_to_max_digits(favour):
+    model = make("smoke")
+    with torch.no_grad():
+        model.head.bias[favour] = 50.0  # the model would say this at every step if allowed
+    g, want = model.generate(canvases(model)), 1 if favour == EOS else model.cfg.max_digits
+    assert [len(t) for t in g.texts()] == [want] * 3
+    assert (g.tokens[:, want] == EOS).all() and g.tokens.shape[1] == want + 1
+
+
+def test_cached_chunk_matches_full_sequence():
+    attn, x, cache = Attention(16, 4), torch.randn(2, 5, 16, generator=torch.Generator().manual_seed(0)), {}
+    attn(x[:, :3], causal=True, cache=cache)
+    chunk, _ = attn(x[:, 3:], causal=True, cache=cache)
+    assert torch.allclose(chunk, attn(x, causal=True)[0][:, 3:], atol=1e-5)

@@ -1,0 +1,85 @@
+"""Training smoke tests on the committed digit sample: the loss falls, the folder is complete,
+the stop flag stops, and a resumed run ends where an uninterrupted one does."""
+import json
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file
+
+from nextnum import checkpoint
+from nextnum.config import BOS, PAD, Config
+from nextnum.data import fixed_batches, load_fixture
+from nextnum.model import NextNum
+from nextnum.train import RESUME, train
+
+pytestmark = pytest.mark.slow
+SMOKE = Path(__file__).resolve().parent.parent / "configs" / "smoke.json"  # 30 steps, validation every 15
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One uninterrupted smoke run: (out folder, config, returned metrics, on_progress reports)."""
+    out, cfg, reports = tmp_path_factory.mktemp("run"), Config.load(SMOKE), []
+    metrics = train(cfg, out, bank=load_fixture(), on_progress=reports.append)
+    return out, cfg, metrics, reports
+
+
+def last_weights(out: Path, cfg: Config) -> NextNum:
+    """The model as training left it (kept in the resume state), not the best checkpoint."""
+    model = NextNum(cfg.model)
+    model.load_state_dict({k[6:]: v for k, v in load_file(str(out / RESUME)).items() if k.startswith("model.")})
+    return model.eval()
+
+
+def reading_loss(model: NextNum, cfg: Config) -> float:
+    b = fixed_batches(load_fixture(), 128, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=99)[0]
+    inp = torch.cat([torch.full_like(b.targets[:, :1], BOS), b.targets[:, :-1]], 1)
+    with torch.no_grad():
+        return F.cross_entropy(model.eval()(b.images, inp).flatten(0, 1), b.targets.flatten(), ignore_index=PAD).item()
+
+
+def test_training_lowers_the_loss(run):
+    out, cfg, _, reports = run
+    assert reports[-1]["loss"] < reports[0]["loss"] - 0.1, [r["loss"] for r in reports]
+    torch.manual_seed(cfg.train.seed)  # the same initial weights train() starts from
+    before, after = reading_loss(NextNum(cfg.model), cfg), reading_loss(last_weights(out, cfg), cfg)
+    assert after < before - 0.1, (before, after)
+
+
+def test_train_writes_a_complete_checkpoint_folder(run):
+    out, cfg, metrics, reports = run
+    assert {"model.safetensors", "config.json", "metrics.json", "train.log"} <= {p.name for p in out.iterdir()}
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert metrics["status"] == "finished" and metrics["steps"] == cfg.train.steps == reports[-1]["step"]
+    assert [h["step"] for h in metrics["history"]] == [15, 30]
+    _, saved_cfg, _ = checkpoint.load(out)
+    assert saved_cfg == cfg
+
+
+def test_stop_flag_then_resume_ends_where_an_uninterrupted_run_does(tmp_path, run):
+    cfg, stop, first = Config.load(SMOKE), threading.Event(), []
+
+    def report(p):
+        first.append(p["step"])
+        if p["step"] >= 10:
+            stop.set()
+
+    m = train(cfg, tmp_path, bank=load_fixture(), on_progress=report, stop=stop)
+    assert m["status"] == "stopped" and m["steps"] == 10 and first == [10]
+    assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "stopped"
+
+    second = []
+    m = train(cfg, tmp_path, bank=load_fixture(), on_progress=lambda p: second.append(p["step"]))
+    assert m["status"] == "finished" and m["steps"] == 30
+    assert min(second) > 10, f"resumed run started over: {second}"
+    assert [h["step"] for h in m["history"]] == [10, 15, 30]
+    resumed, straight = last_weights(tmp_path, cfg).state_dict(), last_weights(run[0], cfg).state_dict()
+    for k in straight:
+        assert torch.allclose(resumed[k].float(), straight[k].float(), atol=1e-6), k
+
+
+def test_train_log_records_the_run(run):
+    assert "val seq acc" in (run[0] / "train.log").read_text()
