@@ -298,6 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, help="override train.steps")
     ap.add_argument("--minutes", type=float, help="override train.time_budget_min")
     ap.add_argument("--seed", type=int, help="override train.seed")
+    ap.add_argument("--threads", type=int, help="override train.threads (torch threads; 1 is steadier on a busy machine)")
     ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     ap.add_argument("--no-resume", action="store_true", help="ignore resume state in --out")
     args = ap.parse_args(argv)
@@ -313,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.train.time_budget_min = args.minutes
     if args.seed is not None:
         cfg.train.seed = args.seed
+    if args.threads is not None:
+        cfg.train.threads = args.threads
     from tqdm import tqdm
     bar = tqdm(total=1000, unit="‰", dynamic_ncols=True)
 

@@ -1,0 +1,176 @@
+"""Shared bits of the bench scripts: checkpoint choice, test images, percentiles, tables, the app launcher."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+DATA = ROOT.parent / "shared" / "data"
+
+
+def checkpoint_path(arg: str | None) -> Path:
+    """--checkpoint, else the shipped model; a clear error when neither is there."""
+    from nextnum.checkpoint import SHIPPED
+    p = Path(arg) if arg else SHIPPED
+    if not (p / "model.safetensors").is_file():
+        sys.exit(f"error: no checkpoint at {p}: pass --checkpoint PATH (a folder with model.safetensors)")
+    return p
+
+
+def machine() -> dict[str, Any]:
+    """What the figures were measured on, and how busy the machine was when the run started."""
+    import torch
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "torch": torch.__version__,
+            "loadavg_1m": round(load[0], 2)}
+
+
+def stats(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms, np.float64)
+    if a.size == 0:
+        return {"n": 0, "p50": float("nan"), "p95": float("nan"), "mean": float("nan")}
+    return {"n": int(a.size), "p50": round(float(np.percentile(a, 50)), 3),
+            "p95": round(float(np.percentile(a, 95)), 3), "mean": round(float(a.mean()), 3)}
+
+
+def table(headers: list[str], rows: list[list[Any]]) -> str:
+    """A Markdown table (also readable in a terminal)."""
+    def fmt(v: Any) -> str:
+        if isinstance(v, float):
+            return "-" if not np.isfinite(v) else f"{v:.1f}" if abs(v) >= 10 else f"{v:.2f}"
+        return "-" if v is None else str(v)
+    cells = [[fmt(v) for v in r] for r in rows]
+    w = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)]
+    line = lambda r: "| " + " | ".join(c.ljust(w[i]) for i, c in enumerate(r)) + " |"  # noqa: E731
+    return "\n".join([line(headers), "|" + "|".join("-" * (x + 2) for x in w) + "|"] + [line(r) for r in cells])
+
+
+def emit_json(res: dict[str, Any]) -> None:
+    print(json.dumps(res, default=float), flush=True)
+
+
+# ---------------------------------------------------------------- images
+
+
+def digit_bank():
+    """MNIST t10k when ../shared/data has it (what the figures use), else the committed test sample."""
+    from nextnum.data import load_fixture, load_mnist
+    try:
+        return load_mnist(DATA, train=False), "MNIST t10k"
+    except FileNotFoundError:
+        return load_fixture(), "tests/fixtures sample"
+
+
+def photos(n: int, seed: int = 1, bank=None) -> list[tuple[np.ndarray, str]]:
+    """n 640x480 webcam-like RGB frames of handwritten 1-5 digit numbers on paper (bench/realsets.py)."""
+    import cv2
+    import realsets
+    bank = bank if bank is not None else digit_bank()[0]
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, 2, i])
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 6))))
+        jpeg, _ = realsets.photo(text, "photo-mnist", bank, {}, rng)
+        bgr = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+        out.append((cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), text))
+    return out
+
+
+def sketches(n: int, seed: int = 1, bank=None) -> list[tuple[np.ndarray, str]]:
+    """n sketchpad composites (800-1200 x 300-400, black brush strokes on white) of 1-5 digit numbers."""
+    import realsets
+    bank = bank if bank is not None else digit_bank()[0]
+    out = []
+    for i in range(n):
+        rng = np.random.default_rng([seed, 0, i])
+        text = "".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 6))))
+        img, _ = realsets.sketch(text, "sketch-mnist", bank, {}, rng)
+        out.append((img, text))
+    return out
+
+
+# ---------------------------------------------------------------- the app in a subprocess
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class App:
+    """python app.py on a free loopback port with one checkpoint (like tests/appserver.py); close() ends it."""
+
+    def __init__(self, ckpt: Path, workdir: Path, threads: int = 1, timeout: float = 120) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
+               "NEXTNUM_CHECKPOINTS": str(workdir / "checkpoints"), "NEXTNUM_TRAIN_DATA": "fixture",
+               "NEXTNUM_DATA": str(workdir / "no-mnist"), "NEXTNUM_THREADS": str(threads), "NEXTNUM_LOG": "WARNING"}
+        self.log_path = workdir / "app.log"
+        self._log = open(self.log_path, "w")
+        t0 = time.perf_counter()
+        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port),
+                                      "--checkpoint", str(Path(ckpt).resolve())],
+                                     cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                self.close()
+                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/gradio_api/info", timeout=2) as r:
+                    if r.status == 200:
+                        self.startup_s = time.perf_counter() - t0
+                        return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        self.close()
+        raise RuntimeError(f"app.py did not answer within {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+
+    def rss_mb(self) -> tuple[float, float]:
+        """(current, peak) resident memory of the app process in MB, from /proc."""
+        return proc_rss_mb(self.proc.pid)
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
+
+
+def proc_rss_mb(pid: int) -> tuple[float, float]:
+    """(VmRSS, VmHWM) of a process in MB (Linux)."""
+    vals = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(("VmRSS:", "VmHWM:")):
+            k, v = line.split(":")
+            vals[k] = int(v.split()[0]) / 1024
+    return vals["VmRSS"], vals["VmHWM"]

@@ -1,0 +1,101 @@
+"""Is the app's memory flat over many requests? Launches app.py (as tests/appserver.py does) and reads
+the resident memory (VmRSS) of its process while requests go in.
+
+    python bench/memory_soak.py --requests 1000            # one gradio_client session, /predict
+    python bench/memory_soak.py --requests 1000 --sessions  # every request a new session (REST API)
+
+The first phase is one user uploading pictures again and again (the examples, in turn), through
+gradio_client as an API user would. The second is many users, one request each: Gradio keeps a state
+object per session (up to launch(state_session_capacity=...)), so this is the case where memory grows
+until that cap. Prints one line per `--every` requests and a summary; --json for the summary alone.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise KeyError("VmRSS")
+
+
+def cache_mb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 2**20
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--requests", type=int, default=1000, help="requests to send after the warm-up")
+    ap.add_argument("--warmup", type=int, default=50, help="requests before the first measurement")
+    ap.add_argument("--every", type=int, default=100, help="print the memory every this many requests")
+    ap.add_argument("--sessions", action="store_true", help="a new session for every request (REST API)")
+    ap.add_argument("--json", action="store_true", help="print only the summary, as JSON")
+    args = ap.parse_args(argv)
+
+    import httpx
+    from gradio_client import Client, handle_file
+
+    from appserver import AppServer, make_checkpoints
+
+    examples = sorted((ROOT / "examples").glob("*.png"))
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        start = make_checkpoints(tmp / "checkpoints")  # the shipped model when there is one, else a smoke model
+        os.environ["GRADIO_TEMP_DIR"] = str(tmp / "cache")  # the app's uploads and returned images, alone
+        app = AppServer(tmp / "checkpoints", start, tmp / "app.log")
+        try:
+            if args.sessions:
+                http = httpx.Client(base_url=app.url, timeout=60)
+
+                def request(i: int) -> None:  # Gradio's REST API: each call is a new session
+                    path = http.post("/gradio_api/upload", files=[("files", ("x.png", examples[i % len(examples)]
+                                                                              .read_bytes(), "image/png"))]).json()[0]
+                    r = http.post("/gradio_api/call/predict", json={"data": [
+                        {"path": path, "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}, "rollout", "mean"]})
+                    with http.stream("GET", f"/gradio_api/call/predict/{r.json()['event_id']}") as s:
+                        body = "".join(s.iter_text())
+                    assert "event: complete" in body, body[-300:]
+            else:
+                client = Client(app.url, verbose=False, download_files=False)
+
+                def request(i: int) -> None:
+                    client.predict(handle_file(str(examples[i % len(examples)])), api_name="/predict")
+
+            for i in range(args.warmup):
+                request(i)
+            rss = [rss_mb(app.proc.pid)]
+            t0 = time.perf_counter()
+            for i in range(1, args.requests + 1):
+                request(i)
+                if i % args.every == 0 or i == args.requests:
+                    rss.append(rss_mb(app.proc.pid))
+                    if not args.json:
+                        print(f"{i:6d} requests  RSS {rss[-1]:7.1f} MB  ({rss[-1] - rss[0]:+6.1f})  "
+                              f"{i / (time.perf_counter() - t0):5.1f} req/s", flush=True)
+            summary = {"mode": "new session per request" if args.sessions else "one gradio_client session",
+                       "endpoint": "/predict", "checkpoint": start, "requests": args.requests, "warmup": args.warmup,
+                       "rss_start_mb": round(rss[0], 1), "rss_end_mb": round(rss[-1], 1),
+                       "rss_max_mb": round(max(rss), 1), "growth_mb": round(rss[-1] - rss[0], 1),
+                       "growth_kb_per_request": round((rss[-1] - rss[0]) * 1024 / args.requests, 1),
+                       "cache_mb": round(cache_mb(tmp / "cache"), 1),  # deleted after an hour (delete_cache)
+                       "seconds": round(time.perf_counter() - t0, 1)}
+            print(json.dumps(summary))
+        finally:
+            app.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

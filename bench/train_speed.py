@@ -1,0 +1,91 @@
+"""Training speed: wall time to 90/95/97% validation sequence accuracy, samples/s, and the curve.
+
+    python bench/train_speed.py --config configs/default.json --data ../shared/data --out runs/bench_train
+    python bench/train_speed.py --from-metrics checkpoints/nextnum/metrics.json   # a finished run's history
+
+Validation canvases are built from train-split digits held out of training (never t10k); the
+shipped model's t10k figure comes from `python -m nextnum.evaluate`. Prints a table and, with
+--json, one line of JSON last. The curve goes to OUT/train_curve.png.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+THRESHOLDS = (0.90, 0.95, 0.97)
+
+
+def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
+    hist = metrics["history"]
+    res: dict[str, Any] = {"steps": metrics["steps"], "train_seconds": metrics["train_seconds"],
+                           "best_val_seq_acc": metrics["best_val_seq_acc"], "parameters": metrics["parameters"]}
+    for t in THRESHOLDS:
+        hit = next((h for h in hist if h["val_seq_acc"] >= t), None)
+        res[f"to_{int(t * 100)}"] = None if hit is None else {"step": hit["step"], "seconds": hit["elapsed_s"]}
+    last = hist[-1]
+    res["samples_per_s"] = round(last["samples_seen"] / max(last["elapsed_s"], 1e-9), 1) if last.get("samples_seen") else None
+    return res
+
+
+def plot(metrics: dict[str, Any], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    hist = metrics["history"]
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    ax.plot([h["elapsed_s"] / 60 for h in hist], [h["val_seq_acc"] for h in hist], "o-", ms=3)
+    for t in THRESHOLDS:
+        ax.axhline(t, color="grey", lw=0.6, ls="--")
+    ax.set_xlabel("wall time (min)")
+    ax.set_ylabel("validation sequence accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"{metrics['parameters']:,} params, {metrics.get('threads', '?')} threads", fontsize=9)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--config", default="configs/default.json")
+    ap.add_argument("--data", default="../shared/data")
+    ap.add_argument("--out", default="runs/bench_train")
+    ap.add_argument("--steps", type=int, default=None, help="override train.steps (e.g. tiny for a smoke run)")
+    ap.add_argument("--fixture", action="store_true", help="train on the committed digit sample (smoke)")
+    ap.add_argument("--from-metrics", default=None, help="summarise an existing metrics.json instead of training")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    if args.from_metrics:
+        metrics = json.loads(Path(args.from_metrics).read_text())
+    else:
+        from nextnum.config import Config
+        from nextnum.data import load_fixture
+        from nextnum.train import train
+        cfg = Config.load(args.config)
+        if args.steps is not None:
+            cfg.train.steps = args.steps
+        metrics = train(cfg, out / "checkpoint", args.data, bank=load_fixture() if args.fixture else None, resume=False)
+    res = summarise(metrics)
+    res.update(machine=f"{platform.machine()}, {os.cpu_count()} cores", curve=str(out / "train_curve.png"))
+    plot(metrics, out / "train_curve.png")
+    print(f"{'target':>8} {'step':>7} {'minutes':>8}")
+    for t in THRESHOLDS:
+        r = res[f"to_{int(t * 100)}"]
+        print(f"{t:>8.0%} {r['step'] if r else '-':>7} {r['seconds'] / 60 if r else float('nan'):>8.1f}")
+    print(f"best {res['best_val_seq_acc']:.3f} after {res['steps']} steps, {res['train_seconds'] / 60:.1f} min, "
+          f"{res['samples_per_s']} samples/s")
+    if args.json:
+        print(json.dumps(res))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

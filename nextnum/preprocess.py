@@ -1,0 +1,600 @@
+"""One preprocessing pipeline from any image (sketch, webcam frame, photo, file) to the model's canvas.
+
+    original -> grayscale -> normalised (polarity, illumination) -> binary (threshold, specks dropped)
+    -> ink box (stray marks far from the digits ignored) -> canvas (aspect kept, stroke width matched
+    to training) -> the model's input tensor
+
+Ink is looked for on a work copy reduced by a power of two (fast, and enough to find digits): the
+ink map is the paper's brightness (a grey closing) divided out, so light and shadow do not matter;
+it is thresholded twice, once against the strongest ink anywhere and once, around the digits found,
+against their own strength. The canvas is cut from the full-resolution image whenever the work copy
+would have to be enlarged. Every input kind goes through `to_array` and then the same `preprocess`;
+each stage can be returned as an image, and the Geometry maps canvas points back onto the original.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+
+from .config import fit_scale
+
+WORK_SIDE = 400  # the work copy is halved until its longer side is at most this
+MAX_SIDE = 10_000  # refuse images larger than this (either side)
+MIN_STRENGTH = 0.2  # ink darker than the paper by less than this fraction counts as blank...
+MIN_CONTRAST = 24  # ... and so does ink less than this many grey levels darker (a dark or flat image)
+MIN_INK_PX = 6  # an ink box less tall than this many original pixels is not a digit
+DOT_SOLIDITY = 0.9  # one mark at least this convex and between half and twice as wide as tall is a dot
+# (a tap on the sketchpad), not a digit: the solid single marks among bench/realsets.py's seed-0 1,200 images
+# are all '1's at most 0.3 times as wide as tall, and brush dots of radius 7-40 px measure 0.93-0.98
+MIN_SPECK = 4  # work-copy components smaller than this many pixels are specks...
+SPECK_FRAC = 0.04  # ... and so are those smaller than this share of the digits' largest component
+MIN_SEED_H = 5  # digits are looked for from a component at least this tall (work pixels)
+FIRST_FRAC = 0.5  # ink threshold: this share of the strongest ink...
+SECOND_FRAC = 0.4  # ... then, around the digits found, this share of their own strength
+# Stroke width / ink-box height on the training canvases, measured with stroke_width() on 400
+# rendered canvases (data.render, default DataConfig): p10 0.095, median 0.139, p90 0.216.
+STROKE_FRAC = 0.14
+STROKE_RANGE = (0.10, 0.22)  # widths inside this range are left alone
+
+
+class ImageError(ValueError):
+    """An input that is not an image NextNum can read (with a message meant for the user)."""
+
+
+@dataclass
+class Geometry:
+    """Affine map original image (x, y) -> canvas (x, y): canvas = scale * (p - crop_xy) + offset."""
+    src_hw: tuple[int, int]  # original image (height, width)
+    canvas_hw: tuple[int, int]
+    crop: tuple[float, float, float, float]  # ink box in the original: x0, y0, x1, y1
+    scale: float  # canvas pixels per original pixel
+    offset: tuple[float, float]  # canvas (x, y) of the crop's top-left corner
+    roi: tuple[float, float, float, float] | None = None  # region searched, in original pixels
+
+    def matrix(self) -> np.ndarray:
+        """2x3 affine matrix original -> canvas."""
+        s, (x0, y0), (ox, oy) = self.scale, self.crop[:2], self.offset
+        return np.array([[s, 0, ox - s * x0], [0, s, oy - s * y0]], dtype=np.float64)
+
+    def to_canvas(self, pts: np.ndarray) -> np.ndarray:
+        """(..., 2) original (x, y) -> canvas (x, y)."""
+        pts = np.asarray(pts, dtype=np.float64)
+        return pts * self.scale + (np.array(self.offset) - self.scale * np.array(self.crop[:2]))
+
+    def to_original(self, pts: np.ndarray) -> np.ndarray:
+        """(..., 2) canvas (x, y) -> original (x, y)."""
+        pts = np.asarray(pts, dtype=np.float64)
+        return (pts - np.array(self.offset)) / self.scale + np.array(self.crop[:2])
+
+    def _span(self) -> tuple[int, int, int, int]:
+        """Where the whole canvas lies on the original, to the nearest pixel: x, y, width, height."""
+        (fx0, fy0), (fx1, fy1) = self.to_original(np.array([[0.0, 0.0], self.canvas_hw[::-1]], np.float64))
+        return (int(round(fx0)), int(round(fy0)),
+                max(1, int(round(fx1 - fx0))), max(1, int(round(fy1 - fy0))))
+
+    def canvas_rect(self) -> tuple[int, int, int, int]:
+        """The part of the original the canvas covers, clipped to the image: x0, y0, x1, y1 (ends exclusive)."""
+        h, w = self.src_hw
+        X0, Y0, cw, ch = self._span()
+        return max(0, X0), max(0, Y0), min(w, X0 + cw), min(h, Y0 + ch)
+
+    def warp_to_original(self, canvas_map: np.ndarray) -> np.ndarray:
+        """A (H, W) map over the canvas, resampled onto the original image's pixels (zero outside).
+
+        The map is only an axis-aligned scale and shift, so this is one resize of the canvas to the size
+        it has on the original, pasted at its place (to the nearest pixel), not a warp of the image."""
+        out = np.zeros(self.src_hw, np.float32)
+        X0, Y0, cw, ch = self._span()
+        x0, y0, x1, y1 = self.canvas_rect()
+        if x1 <= x0 or y1 <= y0:
+            return out
+        big = cv2.resize(canvas_map.astype(np.float32, copy=False), (cw, ch), interpolation=cv2.INTER_LINEAR)
+        out[y0:y1, x0:x1] = big[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
+        return out
+
+
+@dataclass
+class Preprocessed:
+    canvas: np.ndarray  # (H, W) float32 in [0, 1], ink = 1
+    tensor: torch.Tensor  # (1, 1, H, W) the model's input
+    geometry: Geometry | None  # None when no ink was found
+    message: str = ""  # why nothing was found, or what was done (e.g. marks ignored)
+    stages: dict[str, np.ndarray] = field(default_factory=dict)  # name -> uint8 image, in order
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> bool:
+        return self.geometry is None
+
+
+# ---------------------------------------------------------------- input adapters
+
+
+def to_array(image: Any) -> np.ndarray:
+    """Any supported input -> uint8 array (H, W), (H, W, 3) RGB or (H, W, 4) RGBA.
+
+    Accepts numpy arrays (uint8, uint16, bool, other ints, float in [0, 1] or [0, 255]), PIL images,
+    file paths and Gradio's sketchpad/image-editor value ({"composite": ...}).
+    """
+    if isinstance(image, dict):
+        if "composite" not in image:
+            raise ImageError("expected a sketchpad value with a 'composite' image")
+        image = image["composite"]
+        if image is None:
+            return np.full((8, 8), 255, np.uint8)  # an untouched sketchpad: blank
+    if image is None:
+        raise ImageError("no image was given")
+    if isinstance(image, (str, Path)):
+        image = _read_file(Path(image))
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+        if image.mode not in ("1", "L", "RGB", "RGBA", "I;16", "I", "F"):
+            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
+        image = np.asarray(image)
+    try:
+        arr = np.asarray(image)
+    except Exception as e:  # ragged lists and other things numpy cannot hold
+        raise ImageError(f"not an image: {type(image).__name__} ({e})") from None
+    if arr.dtype == object or arr.ndim not in (2, 3):
+        raise ImageError(f"expected an image array (H, W) or (H, W, C), got shape {arr.shape} of {arr.dtype}")
+    if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
+        raise ImageError(f"expected 1, 3 or 4 channels, got {arr.shape[2]}")
+    if arr.ndim == 3 and arr.shape[2] == 1:
+        arr = arr[..., 0]
+    if min(arr.shape[:2]) < 1:
+        raise ImageError("the image is empty (zero width or height)")
+    if max(arr.shape[:2]) > MAX_SIDE:
+        raise ImageError(f"image is {arr.shape[1]}x{arr.shape[0]}; the largest accepted side is {MAX_SIDE} px")
+    if arr.dtype == np.uint8:
+        return arr
+    if arr.dtype == bool:
+        return arr.astype(np.uint8) * 255
+    if arr.dtype == np.uint16:
+        return (arr >> 8).astype(np.uint8)
+    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
+        raise ImageError(f"unsupported pixel type {arr.dtype}")
+    a = arr.astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ImageError("the image contains NaN or infinite values")
+    lo, hi = float(a.min()), float(a.max())
+    if np.issubdtype(arr.dtype, np.floating) and lo >= 0 and hi <= 1:
+        a = a * 255.0
+    elif lo < 0 or hi > 255:  # some other range: stretch it
+        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
+    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+
+
+def _read_file(path: Path) -> np.ndarray:
+    if not path.is_file():
+        raise ImageError(f"no such image file: {path}")
+    hw = _header_size(path)
+    if hw is not None and max(hw) > MAX_SIDE:  # before decoding: a small PNG can hold a gigapixel
+        raise ImageError(f"image is {hw[1]}x{hw[0]}; the largest accepted side is {MAX_SIDE} px")
+    data = np.fromfile(str(path), dtype=np.uint8)
+    try:
+        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    except cv2.error:
+        arr = None
+    if arr is None:
+        raise ImageError(f"{path.name} is not an image NextNum can read (PNG, JPEG, BMP, WebP, TIFF)")
+    if arr.ndim == 3:  # OpenCV decodes to BGR(A)
+        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return arr
+
+
+def _header_size(path: Path) -> tuple[int, int] | None:
+    """(height, width) from the file's header without decoding it; None if PIL cannot tell."""
+    from PIL import Image
+    try:
+        with Image.open(path) as im:  # reads the header only
+            return im.size[::-1]
+    except Image.DecompressionBombError:  # over twice PIL's pixel limit, so over MAX_SIDE squared
+        raise ImageError(f"{path.name} is over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; "
+                         f"the largest accepted side is {MAX_SIDE} px") from None
+    except Exception:  # not something PIL reads: OpenCV decides below
+        return None
+
+
+def grayscale(arr: np.ndarray) -> np.ndarray:
+    """uint8 (H, W) from (H, W), RGB or RGBA.
+
+    Each pixel takes its darkest channel, so blue or red ink is as dark as black ink is. Transparent
+    pixels become background: the image is laid over white, or over black when what is visible is light
+    (light strokes on a transparent layer).
+    """
+    if arr.ndim == 2:
+        return arr
+    g = cv2.min(cv2.min(arr[..., 0], arr[..., 1]), arr[..., 2])
+    if arr.shape[2] == 4:
+        a = np.ascontiguousarray(arr[..., 3])
+        if int(a.min()) < 255:
+            vis = g[a > 127]
+            under = 0 if vis.size and float(np.median(vis)) > 127 else 255
+            g = cv2.add(cv2.multiply(g, a, scale=1 / 255),
+                        cv2.subtract(255, a) if under else np.zeros_like(a))
+    return g
+
+
+# ---------------------------------------------------------------- steps
+
+
+def _halve(img: np.ndarray, times: int) -> np.ndarray:
+    """Average 2x2 blocks `times` times (trailing odd rows/columns dropped: the fast path of INTER_AREA)."""
+    for _ in range(times):
+        h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
+        img = cv2.resize(img[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
+    return img
+
+
+def _hist(img: np.ndarray) -> np.ndarray:
+    """Cumulative histogram of a uint8 image, (256,) float64."""
+    return np.cumsum(cv2.calcHist([img], [0], None, [256], [0, 256])[:, 0].astype(np.float64))
+
+
+def _pct(cum: np.ndarray, q: float) -> int:
+    """q-th percentile (0-100) from a cumulative histogram."""
+    return int(np.searchsorted(cum, q / 100 * cum[-1]))
+
+
+def _odd(x: float) -> int:
+    return int(x) // 2 * 2 + 1
+
+
+def _roi_box(shape: tuple[int, int], roi: tuple[float, float, float, float] | None) -> tuple[int, int, int, int]:
+    """(x0, y0, x1, y1) pixels; roi is given as fractions of width and height."""
+    h, w = shape
+    if roi is None:
+        return 0, 0, w, h
+    fx0, fy0, fx1, fy1 = (float(v) for v in roi)
+    if not (0 <= fx0 < fx1 <= 1 and 0 <= fy0 < fy1 <= 1):
+        raise ValueError(f"roi must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1; got {roi}")
+    x0, y0 = int(fx0 * w), int(fy0 * h)
+    return x0, y0, max(x0 + 1, int(round(fx1 * w))), max(y0 + 1, int(round(fy1 * h)))
+
+
+@dataclass
+class Ink:
+    """The work copy's ink map and what is needed to compute the same map elsewhere."""
+    ink: np.ndarray  # uint8: 255 * (paper - pixel) / paper, dark-ink polarity
+    light: bool  # the ink was lighter than its background (the image was inverted first)
+    bg: np.ndarray | None  # paper level per pixel (None: uniform, see paper)
+    paper: int  # the uniform paper level, or the floor under which bg is not trusted
+    strength: float  # 0-1: how much darker than the paper the strongest ink is
+    thresh: int  # ink threshold on the 0-255 map
+    contrast: float  # grey levels between typical paper and the strongest ink
+    noise: int  # ink values below this are paper texture and sensor noise
+
+
+def polarity(gray: np.ndarray) -> bool:
+    """True if the ink is lighter than its background (chalk, white on black, an inverted scan).
+
+    Within any small window the background is the majority, so the window's mean sits nearer its
+    background end: for dark ink, max - mean < mean - min. Summed over all windows this is decided by
+    the ink; slow light changes (mean halfway) and the edges of a desk or a shadow (either way about as
+    often) cancel out. On bench/realsets.py's seed-0 sets (1,200 images, each also inverted) a 13 px
+    window on the work copy called none of the 1,200 dark-ink images light and missed 8 of the 600
+    inverted photos (0 of the sketches); wider windows let the sheet's corners in (3 photos wrong at 17)."""
+    k = _odd(max(3, min(13, min(gray.shape) // 3)))
+    kern = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
+    mx, mn, mean = cv2.dilate(gray, kern), cv2.erode(gray, kern), cv2.blur(gray, (k, k))
+    # sum(max + min - 2 mean) without int overflow: (max - mean) - (mean - min), both saturating >= 0
+    up, down = cv2.subtract(mx, mean), cv2.subtract(mean, mn)
+    return float(cv2.sumElems(up)[0] - cv2.sumElems(down)[0]) > 0.2 * gray.size
+
+
+def normalise(g: np.ndarray, light: bool = False) -> Ink:
+    """Ink map of a work copy with dark ink (inverted already if `light`): 0 on the paper, 255 where
+    the ink is black, whatever the lighting."""
+    # paper level: a grey closing removes every dark mark narrower than k and keeps large regions
+    # (a desk around the sheet, a shadow) as they are, so those are not taken for ink
+    k = _odd(max(15, max(g.shape) // 10))
+    bg = cv2.morphologyEx(g, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
+    cum = _hist(bg)
+    p5, p50, p95 = _pct(cum, 5), _pct(cum, 50), _pct(cum, 95)
+    if p95 - p5 <= 12:  # even light (a sketch, a scan): one paper level, so big blobs of ink stay ink
+        paper, bgmap = max(p50, 1), None
+    else:
+        # where the local paper level is darker than this (a desk, deep shadow) nothing is read:
+        # divided by so little light, noise and texture would look like ink
+        paper, bgmap = max(1, int(0.3 * p95)), bg
+    ink = _ink_of(g, bgmap, paper)
+    icum = _hist(ink)
+    n_top = max(10.0, 5e-4 * ink.size)
+    strength = int(np.searchsorted(icum, icum[-1] - n_top)) / 255  # the n_top-th strongest ink pixel
+    # paper texture and sensor noise: the paper's ink values sit below the paper level's local maximum
+    # by about the noise (a desk or shadow may fill half the frame, so the median is the safe statistic)
+    noise = 2 * _pct(icum, 50) + 10
+    thresh = int(max(FIRST_FRAC * strength * 255, min(noise, 0.7 * strength * 255)))
+    return Ink(ink, light, bgmap, paper, strength, thresh, strength * p95, noise)
+
+
+def _ink_of(g: np.ndarray, bg: np.ndarray | None, paper: int) -> np.ndarray:
+    """255 * (paper - g) / paper, with bg the paper level per pixel (None: `paper` everywhere) and
+    nothing where bg is darker than `paper`."""
+    if bg is None:
+        return cv2.subtract(np.full_like(g, 255), cv2.divide(g, np.full_like(g, paper), scale=255))
+    out = cv2.subtract(np.full_like(g, 255), cv2.divide(g, cv2.max(bg, np.full_like(bg, paper)), scale=255))
+    out[bg < paper] = 0
+    return out
+
+
+Comp = tuple[int, int, int, int, int]  # x, y, w, h, area on the work copy
+
+
+def components(mask: np.ndarray) -> tuple[np.ndarray, list[Comp]]:
+    """Labels and (x, y, w, h, area) of the 8-connected components of a binary mask (label i+1 = comps[i])."""
+    # 16-bit labels (a work copy has far fewer than 65,536 components) take OpenCV's fast single-pass path
+    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
+    return lab, [tuple(int(v) for v in stats[i, :5]) for i in range(1, n)]
+
+
+def border_contact(lab: np.ndarray, n: int, top: bool = True, bottom: bool = True) -> np.ndarray:
+    """(n + 1,) how many pixels of each label lie on the image border (top/bottom: whether the label
+    image's first/last row is the image's border, not the edge of a band cut from it)."""
+    rows = [lab[:, 0], lab[:, -1]] + ([lab[0]] if top else []) + ([lab[-1]] if bottom else [])
+    return np.bincount(np.concatenate(rows), minlength=n + 1)
+
+
+def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
+          contact: np.ndarray | None = None) -> tuple[list[int], int]:
+    """Pick the digits among the components: start from the largest and grow, in reading direction,
+    over components close to the box so far. Returns (indices used, stray marks ignored).
+
+    Marks that reach the image border (a desk around the sheet, its edge, a shadow's rim) and flat
+    streaks are not used to start from unless nothing else is there (strict: then nothing is found);
+    big marks at the border are never taken in, nor are specks. contact (from border_contact) tells a
+    digit that touches the border (a stroke's width of contact) from a wedge of desk lying along it."""
+    H, W = hw
+
+    def edge(c: Comp) -> bool:
+        x, y, w, h, _ = c
+        return x == 0 or y == 0 or x + w == W or y + h == H
+
+    def big_edge(i: int) -> bool:  # lies along the border and spans half the image: a desk, not a digit
+        x, y, w, h, _ = comps[i]
+        along = contact is None or contact[i + 1] > 0.25 * max(w, h)
+        return edge(comps[i]) and (w > 0.5 * W or h > 0.5 * H) and along
+
+    live = [i for i, c in enumerate(comps) if c[4] >= MIN_SPECK]
+    if not live:
+        return [], 0
+    # a seed is not at the border, not a flat streak (a shadow's rim, a ruled line, the sheet's edge), not a dot
+    seeds = [i for i in live if not edge(comps[i]) and comps[i][2] <= 3 * comps[i][3] and comps[i][3] >= MIN_SEED_H]
+    seeds = seeds or ([] if strict else live)
+    if not seeds:
+        return [], 0
+    seed = max(seeds, key=lambda i: comps[i][4])
+    x, y, w, h, area = comps[seed]
+    live = [i for i in live if comps[i][4] >= SPECK_FRAC * area]
+    box = [x, y, x + w, y + h]
+    used = {seed}
+    grew = True
+    while grew:
+        grew = False
+        bh = box[3] - box[1]
+        for i in live:
+            if i in used:
+                continue
+            x, y, w, h, _ = comps[i]
+            if (h > 2.5 * bh and w > 2.5 * bh) or big_edge(i):  # not a digit next to these
+                continue
+            if edge(comps[i]) and (comps[i][4] > 1.5 * area or h > 1.5 * bh or w > 1.5 * bh or (
+                    comps[i][4] > 0.45 * w * h if contact is None else contact[i + 1] > 0.6 * max(w, h))):
+                continue  # a desk corner or sheet edge beside the digits, not a digit cut by the border
+            gx = max(0, x - box[2], box[0] - (x + w))
+            gy = max(0, y - box[3], box[1] - (y + h))
+            overlap = min(box[3], y + h) - max(box[1], y)  # vertical overlap, px
+            if gx <= 1.2 * bh and gy <= 0.35 * bh and (overlap > 0.3 * min(h, bh) or gx == 0):
+                box = [min(box[0], x), min(box[1], y), max(box[2], x + w), max(box[3], y + h)]
+                used.add(i)
+                grew = True
+    return sorted(used), sum(1 for i in live if i not in used and not big_edge(i))
+
+
+def is_dot(lab: np.ndarray, comps: list[Comp], used: list[int]) -> bool:
+    """True if the digits found are one round, solid mark (area over convex-hull area >= DOT_SOLIDITY)."""
+    if len(used) != 1:
+        return False
+    x, y, w, h, area = comps[used[0]]
+    if not 0.5 <= w / h <= 2:
+        return False
+    hull = cv2.convexHull(cv2.findNonZero((lab[y:y + h, x:x + w] == used[0] + 1).astype(np.uint8)))
+    # the hull runs through pixel centres: half its perimeter (+1) more makes it comparable with a pixel count
+    return area >= DOT_SOLIDITY * (cv2.contourArea(hull) + cv2.arcLength(hull, True) / 2 + 1)
+
+
+def _box(comps: list[Comp], used: list[int]) -> tuple[int, int, int, int]:
+    return (min(comps[i][0] for i in used), min(comps[i][1] for i in used),
+            max(comps[i][0] + comps[i][2] for i in used), max(comps[i][1] + comps[i][3] for i in used))
+
+
+def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
+    """Threshold the ink map and group its components into the digits: (labels, components, indices of
+    the digits' components, stray marks ignored, threshold used).
+
+    The first threshold follows the strongest ink anywhere, which may be a desk's edge or a heavy
+    mark rather than the digits: thin, faint or blurred digits then break into pieces. So the digits
+    found are looked at again, in their own band of rows, with a threshold from their own strength."""
+    lab, comps = components(cv2.threshold(ink.ink, ink.thresh, 255, cv2.THRESH_BINARY)[1])
+    contact = border_contact(lab, len(comps))
+    used, stray = group(comps, ink.ink.shape, strict=True, contact=contact)
+    if not used:  # only marks at the border or streaks: the digits may be far fainter, look lower
+        low = max(ink.noise, int(0.25 * 255 * ink.strength))
+        lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
+        used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
+        if used2:
+            return lab2, comps2, used2, stray2, low
+        used, stray = group(comps, ink.ink.shape, contact=contact)
+    if not used:
+        return lab, comps, used, stray, ink.thresh
+    x0, y0, x1, y1 = _box(comps, used)
+    sel = np.zeros(len(comps) + 1, np.uint8)
+    sel[[i + 1 for i in used]] = 1
+    own = float(np.percentile(ink.ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]] > 0], 90))  # the digits' strength
+    t2 = max(ink.noise, int(SECOND_FRAC * own))
+    if t2 >= ink.thresh:
+        return lab, comps, used, stray, ink.thresh
+    H = ink.ink.shape[0]
+    pad = max(y1 - y0, H // 10)  # the digits' rows and more: what was found may be a piece of a digit
+    b0, b1 = max(0, y0 - pad), min(H, y1 + pad)
+    lab2, comps2 = components(cv2.threshold(ink.ink[b0:b1], t2, 255, cv2.THRESH_BINARY)[1])
+    contact2 = border_contact(lab2, len(comps2), top=b0 == 0, bottom=b1 == H)
+    comps2 = [(x, y + b0, w, h, a) for x, y, w, h, a in comps2]
+    used2, stray2 = group(comps2, ink.ink.shape, contact=contact2)
+    if not used2:
+        return lab, comps, used, stray, ink.thresh
+    full = np.zeros_like(lab)
+    full[b0:b1] = lab2
+    return full, comps2, used2, stray2, t2
+
+
+def stroke_width(mask: np.ndarray) -> float:
+    """Mean stroke width in pixels of a binary mask: a bar w px wide has mean distance-to-edge (w + 2) / 4."""
+    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
+    vals = dist[mask > 0]
+    return max(1.0, 4.0 * float(vals.mean()) - 2.0) if vals.size else 0.0
+
+
+def match_stroke(canvas: np.ndarray, ink_h: float) -> np.ndarray:
+    """Make faint strokes full strength, then thicken or thin them towards STROKE_FRAC of the ink height."""
+    vals = canvas[canvas > 0.1]
+    if vals.size < 4:
+        return canvas
+    top = float(np.percentile(vals, 90))
+    if top < 0.9:  # thin strokes lose strength when shrunk: bring their cores back to 1
+        canvas = np.minimum(canvas * (1.0 / max(top, 0.2)), 1.0)
+    mask = (canvas > 0.5).astype(np.uint8)
+    width = stroke_width(mask)
+    if width == 0:
+        return canvas
+    lo, hi = STROKE_RANGE[0] * ink_h, STROKE_RANGE[1] * ink_h
+    target = STROKE_FRAC * ink_h
+    if width < lo:
+        k = _odd(target - width + 1)
+        return cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    if width > hi:
+        k = _odd(min(width - target, width - 3) + 1)
+        if k >= 3:
+            return cv2.erode(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
+    return canvas
+
+
+def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, float, float] | None = None,
+               stages: bool = False, shrink: float = 1.0) -> Preprocessed:
+    """Image -> canvas (H, W) with ink = 1, the model's tensor, and the geometry back to the original.
+
+    roi: (x0, y0, x1, y1) fractions of the image to look for ink in (e.g. the webcam's guide box).
+    stages: also return each step as a uint8 image (for the app); costs about a millisecond.
+    shrink: the ink box is fitted to the canvas (config.fit_scale) times this; training draws its
+        boxes at fit_scale times DataConfig.fit_shrink, so the Predictor passes that range's middle.
+    """
+    t = {"start": time.perf_counter()}
+    H, W = canvas_hw
+    arr = to_array(image)
+    # transparency is resolved once, over the whole image, before any averaging
+    src = grayscale(arr) if arr.ndim == 3 and arr.shape[2] == 4 and int(arr[..., 3].min()) < 255 else arr
+    rx0, ry0, rx1, ry1 = _roi_box(arr.shape[:2], roi)
+    region = src[ry0:ry1, rx0:rx1]
+    halvings = 0
+    while max(region.shape[:2]) > WORK_SIDE * 2 ** halvings and min(region.shape[:2]) >= 2 ** (halvings + 2):
+        halvings += 1
+    n = 2 ** halvings  # original pixels per work pixel
+    work = grayscale(_halve(region, halvings))
+    light = polarity(work)
+    if light:  # invert the full-resolution image, not the work copy, so both polarities agree exactly
+        src = cv2.bitwise_not(src)
+        region = src[ry0:ry1, rx0:rx1]
+        work = grayscale(_halve(region, halvings))
+    t["grayscale"] = time.perf_counter()
+    ink = normalise(work, light)
+    t["normalise"] = time.perf_counter()
+    blank = ink.strength < MIN_STRENGTH or ink.contrast < MIN_CONTRAST
+    lab, comps, used, stray, thresh = (np.zeros(work.shape, np.uint16), [], [], 0, 0) if blank else find_digits(ink)
+    t["binarise"] = time.perf_counter()
+
+    st: dict[str, np.ndarray] = {}
+    if stages:
+        st["original"] = _display(arr)
+        st["grayscale"] = work
+        st["normalised"] = cv2.bitwise_not(ink.ink)
+        keep = np.zeros(len(comps) + 1, np.uint8)
+        keep[1:] = 200  # found but not read: light grey
+        keep[[i + 1 for i in used]] = 0
+        binary = keep[lab]
+        binary[lab == 0] = 255
+        st["binary"] = binary
+    canvas = np.zeros((H, W), np.float32)
+    if used:
+        bx0, by0, bx1, by1 = _box(comps, used)
+    if not used or (by1 - by0) * n < MIN_INK_PX or is_dot(lab, comps, used):
+        msg = ("no digits found: the image looks blank" if blank else
+               "no digits found: only specks, no strokes" if not used else
+               "no digits found: the marks are too small to read" if (by1 - by0) * n < MIN_INK_PX else
+               "no digits found: only a dot or blob, no strokes")
+        if stages:
+            st["ink box"] = st["original"]
+            st["canvas"] = np.full((H, W), 255, np.uint8)
+        t["canvas"] = time.perf_counter()
+        return Preprocessed(canvas, torch.from_numpy(canvas)[None, None], None, msg, st, _ms(t))
+
+    # ink box in original pixels (region offset added); the canvas box keeps its aspect
+    ow, oh = (bx1 - bx0) * n, (by1 - by0) * n
+    s = fit_scale(oh, ow, H, W) * shrink  # canvas px per original px
+    cw, ch = min(W, max(1, int(round(ow * s)))), min(H, max(1, int(round(oh * s))))
+    # other marks inside the box are cut out; the rest stays, so faint strokes between the pieces found are kept
+    other = np.full(len(comps) + 1, 255, np.uint8)
+    other[0] = 0
+    other[[i + 1 for i in used]] = 0
+    keep = cv2.bitwise_not(cv2.dilate(other[lab[by0:by1, bx0:bx1]], np.ones((3, 3), np.uint8)))
+    if ch <= by1 - by0 or n == 1:  # the work copy has enough pixels: shrink from it
+        cut = cv2.min(ink.ink[by0:by1, bx0:bx1], keep)
+    else:  # enlarge from the original's pixels, with the same ink map
+        sl = (slice(ry0 + by0 * n, ry0 + by1 * n), slice(rx0 + bx0 * n, rx0 + bx1 * n))
+        g = grayscale(src[sl])
+        bg = None if ink.bg is None else cv2.resize(ink.bg[by0:by1, bx0:bx1], g.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        cut = cv2.min(_ink_of(g, bg, ink.paper), cv2.resize(keep, g.shape[::-1], interpolation=cv2.INTER_NEAREST))
+    # soft ink: nothing below half the threshold (paper), full strength from a little above it
+    lo, hi = 0.5 * thresh, max(0.5 * thresh + 1, min(0.85 * ink.strength * 255, 1.5 * thresh))
+    soft = cv2.convertScaleAbs(cv2.subtract(cut, np.full_like(cut, int(lo))), alpha=255 / (hi - int(lo)))
+    small = cv2.resize(soft, (cw, ch), interpolation=cv2.INTER_AREA if cw < soft.shape[1] else cv2.INTER_LINEAR)
+    px, py = (W - cw) // 2, (H - ch) // 2
+    canvas[py:py + ch, px:px + cw] = small.astype(np.float32) * (1 / 255)
+    canvas = match_stroke(canvas, ch)
+    t["canvas"] = time.perf_counter()
+
+    ox0, oy0 = rx0 + bx0 * n, ry0 + by0 * n
+    geo = Geometry(src_hw=arr.shape[:2], canvas_hw=(H, W), crop=(float(ox0), float(oy0), float(ox0 + ow), float(oy0 + oh)),
+                   scale=cw / ow, offset=(float(px), float(py)),
+                   roi=None if roi is None else (float(rx0), float(ry0), float(rx1), float(ry1)))
+    msg = f"ignored {stray} stray mark{'s' * (stray != 1)} away from the digits" if stray else ""
+    if stages:
+        boxed = st["original"].copy()
+        lw = max(1, round(max(boxed.shape[:2]) / 300))
+        if roi is not None:
+            cv2.rectangle(boxed, (rx0, ry0), (rx1 - 1, ry1 - 1), (80, 80, 255), lw)
+        cv2.rectangle(boxed, (ox0, oy0), (ox0 + ow - 1, oy0 + oh - 1), (255, 60, 60), lw)
+        st["ink box"] = boxed
+        st["canvas"] = (255 - canvas * 255).astype(np.uint8)
+    return Preprocessed(canvas, torch.from_numpy(canvas)[None, None], geo, msg, st, _ms(t))
+
+
+def _display(arr: np.ndarray) -> np.ndarray:
+    """The original as RGB for showing and drawing on: transparent parts laid over white."""
+    if arr.ndim == 2:
+        return cv2.cvtColor(arr, cv2.COLOR_GRAY2RGB)
+    if arr.shape[2] == 3:
+        return arr
+    a = cv2.cvtColor(arr[..., 3], cv2.COLOR_GRAY2RGB)
+    if int(a.min()) == 255:
+        return cv2.cvtColor(arr, cv2.COLOR_RGBA2RGB)
+    return cv2.add(cv2.multiply(np.ascontiguousarray(arr[..., :3]), a, scale=1 / 255), cv2.subtract(np.full_like(a, 255), a))
+
+
+def _ms(t: dict[str, float]) -> dict[str, float]:
+    keys = list(t)
+    return {k: (t[k] - t[keys[i - 1]]) * 1000 for i, k in enumerate(keys) if i > 0}

@@ -1,0 +1,155 @@
+"""The app through gradio_client: app.py runs in a subprocess on a free loopback port, as a fresh clone
+would run it (no MNIST, so the Train tab uses the built-in sample), serving small smoke checkpoints
+(and a copy of checkpoints/nextnum when it exists)."""
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from appserver import ROOT, AppServer, make_checkpoints, shipped_available
+
+gradio_client = pytest.importorskip("gradio_client")
+from gradio_client import Client, handle_file  # noqa: E402
+
+EXAMPLES = ROOT / "examples"
+LABELS = json.loads((EXAMPLES / "labels.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("app")
+    start_with = make_checkpoints(tmp / "checkpoints")
+    app = AppServer(tmp / "checkpoints", start_with, tmp / "app.log")
+    app.root, app.start_with = tmp / "checkpoints", start_with
+    yield app
+    app.close()
+
+
+@pytest.fixture
+def client(server):
+    return Client(server.url, verbose=False)  # a new client is a new session: its own live model
+
+
+def read(client, path) -> tuple[str, dict]:
+    out = client.predict(handle_file(str(path)), api_name="/predict")
+    return out[0], out[-1]
+
+
+def test_endpoints_are_named(server):
+    with urllib.request.urlopen(f"{server.url}/gradio_api/info") as r:
+        names = set(json.load(r)["named_endpoints"])
+    assert {"/predict", "/predict_frame_once", "/train", "/stop_training", "/select_checkpoint"} <= names
+
+
+def test_predict_reads_the_examples(client):
+    right = []
+    for name, truth in LABELS.items():
+        text, info = read(client, EXAMPLES / name)
+        assert isinstance(text, str) and text == info["text"] and len(text) <= 5 and (text.isdigit() or text == "")
+        assert len(info["digits"]) == len(text) and all(0 <= d["prob"] <= 1 for d in info["digits"])
+        right.append(text == truth)
+    if shipped_available():  # MNIST test digits drawn large: the shipped model should read nearly all
+        assert sum(right) >= len(right) - 1, f"read right: {right}"
+
+
+def test_blank_and_bad_files_give_clear_messages(client, tmp_path):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 900), 255, np.uint8))
+    text, info = read(client, blank)
+    assert text == "" and "no digits found" in info["message"]
+
+    fake = tmp_path / "notes.png"
+    fake.write_text("this is text, not a picture")
+    with pytest.raises(Exception, match="not an image"):
+        read(client, fake)
+    txt = tmp_path / "notes.txt"
+    txt.write_text("hello")
+    with pytest.raises(Exception, match="Invalid file type"):
+        read(client, txt)
+    text, _ = read(client, EXAMPLES / "17.png")  # and the app still answers
+    assert text.isdigit()
+
+
+def test_webcam_twin_endpoint_reads_a_frame(client, tmp_path):
+    frame = np.full((480, 640, 3), 225, np.uint8)  # a 640x480 frame, the number inside the guide box
+    frame[170:310, 100:540] = cv2.resize(cv2.imread(str(EXAMPLES / "4072.png")), (440, 140))
+    cv2.imwrite(str(tmp_path / "frame.png"), frame)
+    image, text, html, stats, gallery = client.predict(handle_file(str(tmp_path / "frame.png")), True,
+                                                       api_name="/predict_frame_once")
+    assert Path(image).is_file() and isinstance(text, str) and "latency" in stats
+    if shipped_available():
+        assert text == "4072"
+
+
+def test_checkpoint_switch_changes_the_model(client, server):
+    _, before = read(client, EXAMPLES / "385.png")
+    assert before["checkpoint"] == server.start_with
+    client.predict("smoke-b", api_name="/select_checkpoint")
+    _, after = read(client, EXAMPLES / "385.png")
+    assert after["checkpoint"] == "smoke-b"
+    assert after["digits"] != before["digits"]  # another model: other probabilities
+
+    for bad in ("broken", "../checkpoints", ".half-written", "/etc"):  # refused; smoke-b stays live
+        card = client.predict(bad, api_name="/select_checkpoint")[1]
+        assert "Could not load" in card
+        assert read(client, EXAMPLES / "385.png")[1]["checkpoint"] == "smoke-b"
+
+    choices = [c[0] for c in client.predict(api_name="/list_checkpoints")["choices"]]
+    assert "smoke-a" in choices and "smoke-b" in choices and not any(c.startswith(".") for c in choices)
+
+
+@pytest.mark.slow
+def test_training_streams_progress_and_adds_a_checkpoint(server, client):
+    job = client.submit("smoke", 60, 0.003, 16, 3, 16, "ui-run", api_name="/train")
+    deadline = time.monotonic() + 60
+    while not job.outputs() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    other = Client(server.url, verbose=False)  # a second user while this one trains
+    busy = other.predict("smoke", 24, 0.003, 16, 3, 16, "ui-run-2", api_name="/train")[0]
+    assert "training is busy" in busy or job.done()  # (unless the tiny run already ended)
+    assert read(other, EXAMPLES / "17.png")[0].isdigit()  # reading keeps working meanwhile
+    final = job.result(timeout=90)
+    lines = [o[0] for o in job.outputs() if isinstance(o[0], str)]
+    assert any(line.startswith("step ") and "ETA" in line for line in lines), lines
+    assert "finished" in final[0] and "checkpoints/ui-run" in final[0]
+    assert {"step", "value", "metric"} <= set(final[1]["columns"])  # loss curve, then accuracy curves
+    assert final[4]["data"], "evaluation table by length"
+    metrics = json.loads((server.root / "ui-run" / "metrics.json").read_text())
+    assert metrics["status"] == "finished" and "by_length" in metrics["evaluation"]
+    assert not (server.root / "ui-run" / "resume.safetensors").exists()
+    assert not [p for p in server.root.iterdir() if p.name.startswith(".training")]
+    client.predict("ui-run", api_name="/select_checkpoint")
+    assert read(client, EXAMPLES / "17.png")[1]["checkpoint"] == "ui-run"
+
+
+@pytest.mark.slow
+def test_stopping_training_keeps_the_best_checkpoint(server, client):
+    job = client.submit("smoke", 20_000, 0.003, 16, 3, 16, "stopped-run", api_name="/train")
+    deadline = time.monotonic() + 60
+    while not any(isinstance(o[0], str) and o[0].startswith("step ") for o in job.outputs()):
+        assert time.monotonic() < deadline, job.outputs()
+        time.sleep(0.2)
+    t0 = time.monotonic()
+    assert "Stopping" in client.predict(api_name="/stop_training")
+    final = job.result(timeout=60)
+    assert time.monotonic() - t0 < 30
+    assert "stopped" in final[0] and (server.root / "stopped-run" / "model.safetensors").is_file()
+    assert "Nothing of yours" in Client(server.url, verbose=False).predict(api_name="/stop_training")
+
+
+def test_safe_defaults(server):
+    for path in ("/etc/passwd", str(ROOT / "app.py"), str(server.root / "smoke-a" / "config.json"), "../../etc/passwd"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            urllib.request.urlopen(f"{server.url}/gradio_api/file={path}")
+        assert e.value.code in (403, 404), path
+    with urllib.request.urlopen(f"{server.url}/config") as r:
+        config = json.load(r)
+    assert config["max_file_size"] == 5 * 1024 * 1024
+    assert server.alive()
