@@ -29,8 +29,11 @@ CONFIGS = {p.stem: p for p in sorted((ROOT / "configs").glob("*.json"))}
 HEAVY_EVERY = 4  # webcam: attention maps and the per-digit gallery on every 4th frame only
 STREAM_SECONDS = float(os.environ.get("NEXTNUM_STREAM_SECONDS", "30"))  # a webcam session holds a worker this long
 STREAMS = int(os.environ.get("NEXTNUM_STREAMS", "4"))  # webcam sessions served at once; more wait their turn
-CACHE_SECONDS = int(os.environ.get("NEXTNUM_CACHE_SECONDS", "3600"))  # uploads and returned images older than
-# this are deleted, checked this often
+CACHE_SECONDS = int(os.environ.get("NEXTNUM_CACHE_SECONDS", "3600"))  # uploads and returned pictures older than
+# this are deleted, looked for this often (Blocks(delete_cache=...))
+# Gradio keeps ~200 KB per session (a copy of the page's config, and the State values) for the newest this
+# many sessions; its default of 10,000 would let API callers, each call a new session, take 2 GB
+SESSIONS = int(os.environ.get("NEXTNUM_SESSIONS", "1000"))
 log = logging.getLogger("nextnum.app")
 
 
@@ -68,7 +71,7 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
             return ckpts.predictor(name)
         except CheckpointError as e:
             log.warning("could not load the checkpoint %r: %s", name, e)
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None  # logged above
 
     def read(image, live, layer, head):
         p = predictor(live)
@@ -76,7 +79,7 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
             pred = None if image is None else p.predict(ui.for_reading(image), explain=True)
         except ImageError as e:
             log.info("refused an image: %s", e)
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None  # logged above
         if pred is not None:
             log.info("read %r (%.2f) with %s in %.0f ms", pred.text, pred.confidence, live, pred.timings_ms["total"])
         return ui.reading_views(pred, live, layer, head)
@@ -89,7 +92,7 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
                                                        HEAVY_EVERY)
         except ImageError as e:
             log.info("refused a webcam frame: %s", e)
-            raise gr.Error(str(e)) from None
+            raise gr.Error(str(e), print_exception=False) from None  # logged above
         log.debug("frame %d read %r in %.0f ms", st["n"], pred.text, pred.timings_ms["total"])
         gallery = ui.attention_gallery(pred) if pred.attention is not None else gr.skip()
         return img, text, ui.reading_html(pred), stats, gallery, st
@@ -310,7 +313,7 @@ def main(argv: list[str] | None = None) -> None:
     demo.queue(max_size=20, default_concurrency_limit=2)
     # no server_name: Gradio takes GRADIO_SERVER_NAME from the environment (127.0.0.1 when unset)
     demo.launch(server_port=args.port, share=args.share, max_file_size="5mb", prevent_thread_lock=True,
-                ssr_mode=False)
+                ssr_mode=False, state_session_capacity=SESSIONS)
     if args.share and not demo.share_url:
         log.warning("--share: no public link could be made (no internet, or the share service is unreachable); "
                     "the app is still running locally at %s", demo.local_url)

@@ -3,12 +3,11 @@
     python bench/memory.py --checkpoint checkpoints/nextnum [--requests 25] [--json]
     python bench/memory.py --quick --json
 
-Peak RSS of separate processes (Linux): `python -c "import torch"` (the baseline), the same with
-gradio (what the web framework alone adds), `python -m nextnum.predict` on one 640x480 photo (from
-/usr/bin/time -v, or the kernel's peak for the child when it is missing), and `python app.py` when
-idle (current and peak, from /proc, after startup) and while 8 gradio_client users send /predict
-requests (bench/serving.py's load; the peak over the whole run). Prints a table; --json adds one
-JSON line last.
+Each process's own peak resident memory (VmHWM, Linux /proc; read before the interpreter's teardown)
+and its private memory (RssAnon) at the end: `python -c "import torch"` (the baseline), the same with
+gradio (what the web framework alone adds), `python -m nextnum.predict` on one 640x480 photo, and
+`python app.py` idle after startup and after N gradio_client users sent /predict requests
+(bench/serving.py's load). Prints a table; --json adds one JSON line last.
 """
 from __future__ import annotations
 

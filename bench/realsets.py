@@ -192,7 +192,8 @@ def font_glyphs(text: str, font: str, fonts: dict[str, Path], h: float, width: f
             im = Image.new("L", (size, size), 0)
             base = int(2 * h)
             sw = 0 if mode == "brush" else max(0, int(round(width / 4)))
-            ImageDraw.Draw(im).text((int(width) + 2, base), ch, font=ft, fill=255, anchor="ls", stroke_width=sw, stroke_fill=255)
+            ImageDraw.Draw(im).text((int(width) + 2, base), ch, font=ft, fill=255, anchor="ls",
+                                    stroke_width=sw, stroke_fill=255)
             img = np.asarray(im).copy()
         shape = (img > 127).astype(np.uint8)
         if mode == "brush":
@@ -313,8 +314,10 @@ def photo(text: str, style: str, bank, fonts: dict[str, Path], rng: np.random.Ge
     a = 0.1 if small else 0.25  # small writing may sit anywhere; large writing near the middle
     px, py = PW / 2, PH / 2
     for _ in range(50):
-        cx, cy = rng.uniform(mw / 2 + 10, max(mw / 2 + 11, PW - mw / 2 - 10)), rng.uniform(mh / 2 + 10, max(mh / 2 + 11, PH - mh / 2 - 10))
-        box = np.array([[[cx - mw / 2, cy - mh / 2], [cx + mw / 2, cy - mh / 2], [cx + mw / 2, cy + mh / 2], [cx - mw / 2, cy + mh / 2]]], np.float32)
+        cx = rng.uniform(mw / 2 + 10, max(mw / 2 + 11, PW - mw / 2 - 10))
+        cy = rng.uniform(mh / 2 + 10, max(mh / 2 + 11, PH - mh / 2 - 10))
+        box = np.array([[[cx - mw / 2, cy - mh / 2], [cx + mw / 2, cy - mh / 2],
+                         [cx + mw / 2, cy + mh / 2], [cx - mw / 2, cy + mh / 2]]], np.float32)
         f = cv2.perspectiveTransform(box, Hm)[0]
         ctr = f.mean(0)
         if (f.min() >= 8 and (f[:, 0] <= PW - 8).all() and (f[:, 1] <= PH - 8).all()
@@ -404,7 +407,8 @@ def main(argv: list[str] | None = None) -> int:
         bank = load_mnist(args.data, train=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "fonts.json").write_text(json.dumps({"hershey": list(HERSHEY), "ttf": {k: str(v) for k, v in fonts.items()}}, indent=1) + "\n")
+    used = {"hershey": list(HERSHEY), "ttf": {k: str(v) for k, v in fonts.items()}}
+    (out / "fonts.json").write_text(json.dumps(used, indent=1) + "\n")
     for style in args.styles:
         build(style, out, args.n, args.seed, bank, fonts)
         print(f"{out / style}: {args.n} images")

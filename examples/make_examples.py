@@ -21,7 +21,7 @@ CANVAS_HW = (300, 900)  # the Draw tab's sketchpad
 def draw(number: str, images: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     h, w = CANVAS_HW
     side = 190 if len(number) < 5 else 160  # digit height on the sketch
-    gap = -18
+    gap = 12  # natural handwriting: digits close, not overlapping
     digits = []
     for ch in number:
         i = rng.choice(np.flatnonzero(labels == int(ch)))

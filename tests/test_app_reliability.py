@@ -11,7 +11,6 @@ import base64
 import http.client
 import importlib.util
 import json
-import os
 import queue
 import shutil
 import signal
@@ -136,6 +135,16 @@ def film(c: Client, path: Path | None) -> tuple[str, str]:
     return out[1], out[2]  # digits, reading html
 
 
+def chosen(out: list) -> str:
+    """The checkpoint menu's value in /select_checkpoint's answer (a gr.update)."""
+    return out[0]["value"] if isinstance(out[0], dict) else out[0]
+
+
+def app_log(server) -> str:
+    server._log.flush()
+    return server.log_file.read_text()
+
+
 def rss_mb(pid: int, key: str = "VmRSS") -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith(key + ":"):
@@ -234,7 +243,7 @@ def test_valid_requests_still_work_after_bad_input(server, files, reference):
     assert upload(c, files["digits.png"])[0] == reference["text"]
     assert draw(c, files["digits.png"])[0] == reference["text"]
     assert film(c, files["frame.png"])[0].isdigit()
-    log = server.log_tail(200_000)
+    log = app_log(server)
     assert "refused an image: text.png is not an image" in log and "the image contains NaN or infinite values" in log
 
 
@@ -243,7 +252,8 @@ def test_an_upload_over_the_size_limit_is_refused_with_413(server, tmp_path):
     with httpx.Client(base_url=server.url, timeout=30) as h:
         r = h.post("/gradio_api/upload", files=[("files", ("big.png", noise, "image/png"))])
         assert r.status_code == 413 and "maximum allowed size" in r.text
-        assert h.post("/gradio_api/upload", files=[("files", ("ok.png", noise[:4 * MB], "image/png"))]).status_code == 200
+        ok = h.post("/gradio_api/upload", files=[("files", ("ok.png", noise[:4 * MB], "image/png"))])
+        assert ok.status_code == 200
         assert h.get("/config").json()["max_file_size"] == 5 * MB
     (tmp_path / "big.png").write_bytes(noise)
     with pytest.raises(Exception, match="413|too large|exceed"):
@@ -258,9 +268,9 @@ def data_url(img: np.ndarray) -> dict:
             "meta": {"_type": "gradio.FileData"}}
 
 
-def call(h, api: str, data: list) -> list:
+def call(h, api: str, data: list, session: str | None = None) -> list:
     """One request through Gradio's REST API (POST, then its event stream) -> the outputs."""
-    r = h.post(f"/gradio_api/call/{api}", json={"data": data})
+    r = h.post(f"/gradio_api/call/{api}", json={"data": data, "session_hash": session})
     r.raise_for_status()
     with h.stream("GET", f"/gradio_api/call/{api}/{r.json()['event_id']}") as s:
         lines = list(s.iter_lines())
@@ -286,40 +296,47 @@ def test_8_clients_x_50_requests_without_an_error(server, files):
                                    ((80, 80), (40, 40), (0, 0)), constant_values=225)
                             for n in ("17.png", "385.png", "2026.png", "61854.png")]
     upload_bytes = files["digits.png"].read_bytes()
-    errors, done, deadline = [], [0] * 8, time.monotonic() + 50
+    errors, done, deadline, mid = [], [0] * 8, [time.monotonic() + 30], []
 
-    def user(i: int) -> None:
+    def user(i: int, n: int = 50) -> None:  # one browser tab: its own connection and session
+        session = uuid.uuid4().hex
         with httpx.Client(base_url=server.url, timeout=30) as h:
-            for k in range(50):
-                if time.monotonic() > deadline:
+            for k in range(n):
+                if time.monotonic() > deadline[0]:
                     errors.append(f"user {i}: out of time after {k} requests")
                     return
                 try:
                     if k % 10 == 9:  # every tenth an upload with the full set of pictures back
                         path = h.post("/gradio_api/upload", files=[("files", ("d.png", upload_bytes, "image/png"))])
                         out = call(h, "predict", [{"path": path.json()[0], "orig_name": "d.png",
-                                                   "meta": {"_type": "gradio.FileData"}}, "rollout", "mean"])
+                                                   "meta": {"_type": "gradio.FileData"}}, "rollout", "mean"],
+                                   session)
                         assert out[0].isdigit(), out[0]
                         for pic in [out[3], out[4]] + [g["image"] for g in out[2]]:
                             fetch_image(h, pic)
                     else:  # webcam frames, 4 users showing the same number (the same pictures come back)
-                        out = call(h, "predict_frame_once", [data_url(frames[i]), True])
+                        out = call(h, "predict_frame_once", [data_url(frames[i]), True], session)
                         fetch_image(h, out[0])
                     done[i] += 1
+                    if sum(done) == 200 and not mid:
+                        mid.append(rss_mb(server.proc.pid))
                 except Exception as e:  # noqa: BLE001 - every failure is counted, none stops the others
                     errors.append(f"user {i} request {k}: {type(e).__name__}: {e}")
 
-    with httpx.Client(base_url=server.url, timeout=30) as h:  # warm up, then measure memory over the load
-        for _ in range(3):
-            call(h, "predict_frame_once", [data_url(frame), True])
-    rss0, t = rss_mb(server.proc.pid), time.monotonic()
+    with ThreadPoolExecutor(8) as ex:  # warm up (the first concurrent requests grow the app ~85 MB, once)
+        list(ex.map(lambda i: user(i, 10), range(8)))
+    assert not errors, errors[:5]
+    rss0, t, done[:], mid[:] = rss_mb(server.proc.pid), time.monotonic(), [0] * 8, []
+    deadline[0] = t + 45  # each user gives up after this: the test ends by itself, well under a minute
     with ThreadPoolExecutor(8) as ex:
         list(ex.map(user, range(8)))
-    took, grew = time.monotonic() - t, rss_mb(server.proc.pid) - rss0
-    print(f"\n400 requests in {took:.1f} s ({400 / took:.1f}/s), app RSS {rss0:.0f} -> {rss0 + grew:.0f} MB")
+    took, end = time.monotonic() - t, rss_mb(server.proc.pid)
+    print(f"\n400 requests in {took:.1f} s ({400 / took:.1f}/s), app RSS {rss0:.0f} -> {mid[:1]} -> {end:.0f} MB")
     assert not errors, errors[:5]
     assert sum(done) == 400 and server.alive()
-    assert grew < 150, f"the app grew by {grew:.0f} MB over 400 requests"
+    # the first few hundred concurrent requests grow the app by ~85 MB, once (threads, allocator, caches);
+    # after that, a leak of 200 KB a request (a picture kept per request) would show here
+    assert end - mid[0] < 40, f"the app grew by {end - mid[0]:.0f} MB over the last 200 requests"
 
 
 # ---------------------------------------------------------------- webcam streams and the queue
@@ -412,6 +429,8 @@ def test_streams_end_at_their_time_limit_and_free_the_worker(server, files):
         assert STREAM_S - 0.5 < took < STREAM_S + 3 and result["frames"] >= 3, result
         assert "process_starts" not in b.seen()  # b waited the whole time a streamed...
         got = b.wait("process_starts", 10)["t"]
+        print(f"\nstream ended after {took:.1f} s ({result['frames']} frames); the next user started "
+              f"{got - result['ended']:.2f} s later")
         assert got >= result["ended"] - 0.2 and got - result["ended"] < 5  # ...and was served once a ended
         b.wait("process_streaming", 10)
         b.send(eb, frame)
@@ -504,22 +523,24 @@ def test_training_killed_mid_save_leaves_the_previous_checkpoint(server, tmp_pat
     for point, out, *_ in runs:  # the previous weights, exactly, whatever moment the kill came at
         now = weights(out)
         assert all(torch.equal(now[k], before[k]) for k in before), point
-        assert c.predict(out.name, api_name="/select_checkpoint")[0] == out.name, point
+        assert chosen(c.predict(out.name, api_name="/select_checkpoint")) == out.name, point
         assert upload(c, ROOT / "examples" / "17.png")[1]["checkpoint"] == out.name
 
 
 @pytest.mark.parametrize("bad,why", [
     ("mismatch", "do not match"), ("truncated", "corrupt or truncated"), ("badconfig", "not valid JSON"),
-    ("escape", "no checkpoint named"), ("gone", "no checkpoint named"), (".training-old-run-1234abcd", "not a checkpoint name"),
-    (".smoke-a.tmp-1234abcd", "not a checkpoint name"), ("smoke-a/../smoke-b", "not a checkpoint name"),
+    ("escape", "no checkpoint named"), ("gone", "no checkpoint named"),
+    (".training-old-run-1234abcd", "not a checkpoint name"), (".smoke-a.tmp-1234abcd", "not a checkpoint name"),
+    ("smoke-a/../smoke-b", "not a checkpoint name"),
 ])
 def test_a_bad_checkpoint_is_refused_and_the_previous_model_stays_live(server, files, bad, why):
     c = client(server)
-    assert c.predict("smoke-b", api_name="/select_checkpoint")[0] == "smoke-b"
+    assert chosen(c.predict("smoke-b", api_name="/select_checkpoint")) == "smoke-b"
     out = c.predict(bad, api_name="/select_checkpoint")
-    assert out[0] == "smoke-b" and "Could not load" in out[1] and "kept smoke-b" in out[1] and why in out[1], out[1]
+    assert chosen(out) == "smoke-b", out[0]
+    assert "Could not load" in out[1] and "kept smoke-b" in out[1] and why in out[1], out[1]
     assert upload(c, files["digits.png"])[1]["checkpoint"] == "smoke-b"
-    assert f"could not load the checkpoint {bad!r}" in server.log_tail(200_000)
+    assert f"could not load the checkpoint {bad!r}" in app_log(server)
 
 
 # ---------------------------------------------------------------- training: one at a time, stop keeps the best
@@ -543,6 +564,7 @@ def test_training_is_one_at_a_time_and_stop_keeps_the_best(server):
         time.sleep(0.05)
     stopped = time.monotonic() - t0
     final = job.result(timeout=60)
+    print(f"\ntraining stopped {stopped:.1f} s after stop, saved and scored {time.monotonic() - t0:.1f} s after")
     assert stopped < 5, f"training went on for {stopped:.1f} s after stop"
     assert "Training **stopped**" in final[0] and "checkpoints/run-a" in final[0], final[0]
     ck = server.root / "run-a"
@@ -551,7 +573,7 @@ def test_training_is_one_at_a_time_and_stop_keeps_the_best(server):
     assert m["status"] == "stopped" and m["best_val_seq_acc"] == max(vals) and len(vals) >= 1
     assert "stopped at step" in (ck / "train.log").read_text()
     assert not any(p.name.startswith(".training-run-a") for p in server.root.iterdir())
-    assert b.predict("run-a", api_name="/select_checkpoint")[0] == "run-a"  # the kept weights load
+    assert chosen(b.predict("run-a", api_name="/select_checkpoint")) == "run-a"  # the kept weights load
     # the slot is free again: the second user trains now
     done = b.predict("smoke", 12, 0.003, 16, 3, 16, "run-b", api_name="/train")
     assert "Training **finished**" in done[0], done[0]
@@ -560,6 +582,7 @@ def test_training_is_one_at_a_time_and_stop_keeps_the_best(server):
 # ---------------------------------------------------------------- security
 
 FORBIDDEN = ["/etc/passwd", "/proc/self/environ", "{ROOT}/app.py", "{ROOT}/README.md", "{ROOT}/nextnum/checkpoint.py",
+             "{ROOT}/examples/17.png",
              "{ROOT}/checkpoints", "{CK}/smoke-a/model.safetensors", "{CK}/smoke-a/config.json", "{CK}/../app.log",
              "../../../../etc/passwd", "{CACHE}/../../../../../etc/passwd", "{CACHE}/..%2F..%2Fapp.log",
              "..%2F..%2F..%2Fetc%2Fpasswd", "%2e%2e/%2e%2e/%2e%2e/etc/passwd", "//etc/passwd", "file:///etc/passwd",
@@ -605,7 +628,7 @@ def test_limits_are_set_where_the_app_is_built(tmp_path):
 # ---------------------------------------------------------------- operations (last: they look back)
 
 def test_requests_and_handled_errors_are_logged(server):
-    log = server.log_tail(500_000)
+    log = app_log(server)
     assert "INFO nextnum.app: read '" in log and " ms" in log
     assert "INFO nextnum.app: refused an image" in log and "WARNING nextnum.app: could not load the checkpoint" in log
     assert "INFO nextnum.app: training not started: training is busy" in log

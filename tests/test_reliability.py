@@ -59,7 +59,8 @@ def write_bad_files(d: Path) -> dict[str, Path]:
     put("header-only.png", png[:33])
     put("text.png", b"this is a text file, renamed\n")
     put("empty.png", b"")
-    put("program.png", (Path("/bin/sh").resolve().read_bytes()[:4096] if Path("/bin/sh").exists() else b"\x7fELF" * 1024))
+    sh = Path("/bin/sh")
+    put("program.png", sh.resolve().read_bytes()[:4096] if sh.exists() else b"\x7fELF" + bytes(4092))
     put("huge-header.png", png_claiming(12_000, 100))  # over MAX_SIDE
     put("bomb.png", png_claiming(30_000, 30_000))  # 900 Mpx: over PIL's own limit as well
     put("16bit.png", cv2.imencode(".png", ref.astype(np.uint16) * 257)[1].tobytes())

@@ -21,7 +21,7 @@ sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from appserver import ROOT, AppServer, make_checkpoints, shipped_available  # noqa: E402
 
-VIDEO_NUMBER = "4072"
+VIDEO_NUMBER = "385"
 
 
 def write_y4m(path: Path, gray: np.ndarray, frames: int = 20, fps: int = 10) -> None:
