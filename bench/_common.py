@@ -4,11 +4,7 @@ from __future__ import annotations
 import json
 import os
 import platform
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +13,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
+sys.path.insert(0, str(ROOT / "tests"))  # appserver.py: the app launcher the tests use too
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -113,57 +110,24 @@ def sketches(n: int, seed: int = 1, bank=None) -> list[tuple[np.ndarray, str]]:
 # ---------------------------------------------------------------- the app in a subprocess
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class App:
-    """python app.py on a free loopback port with one checkpoint (like tests/appserver.py); close() ends it."""
+    """python app.py on a free loopback port serving one checkpoint: tests/appserver.py's AppServer
+    (the one launcher), with the bench's threads and a quiet log; close() ends it."""
 
     def __init__(self, ckpt: Path, workdir: Path, threads: int = 1, timeout: float = 120) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+        from appserver import AppServer
         workdir.mkdir(parents=True, exist_ok=True)
-        env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
-               "NEXTNUM_CHECKPOINTS": str(workdir / "checkpoints"), "NEXTNUM_TRAIN_DATA": "fixture",
-               "NEXTNUM_DATA": str(workdir / "no-mnist"), "NEXTNUM_THREADS": str(threads), "NEXTNUM_LOG": "WARNING"}
-        self.log_path = workdir / "app.log"
-        self._log = open(self.log_path, "w")
-        t0 = time.perf_counter()
-        self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port),
-                                      "--checkpoint", str(Path(ckpt).resolve())],
-                                     cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                self.close()
-                raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.log_path.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/gradio_api/info", timeout=2) as r:
-                    if r.status == 200:
-                        self.startup_s = time.perf_counter() - t0
-                        return
-            except OSError:
-                pass
-            time.sleep(0.2)
-        self.close()
-        raise RuntimeError(f"app.py did not answer within {timeout}s:\n{self.log_path.read_text()[-3000:]}")
+        ckpt = Path(ckpt).resolve()
+        self.server = AppServer(ckpt.parent, ckpt.name, workdir / "app.log", timeout,
+                                env={"NEXTNUM_THREADS": str(threads), "NEXTNUM_LOG": "WARNING"})
+        self.url, self.proc, self.startup_s = self.server.url, self.server.proc, self.server.startup_s
 
     def rss_mb(self) -> tuple[float, float]:
         """(current, peak) resident memory of the app process in MB, from /proc."""
         return proc_rss_mb(self.proc.pid)
 
     def close(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self._log.close()
+        self.server.close()
 
 
 def proc_rss_mb(pid: int) -> tuple[float, float]:

@@ -54,23 +54,27 @@ class AppServer:
     """python app.py on a free loopback port, as a fresh clone would run it (no MNIST: the Train tab
     uses the built-in sample); terminated by close()."""
 
-    def __init__(self, checkpoints: Path, start_with: str, log_file: Path, timeout: float = 90) -> None:
+    def __init__(self, checkpoints: Path, start_with: str, log_file: Path, timeout: float = 90,
+                 env: dict[str, str] | None = None) -> None:
+        """env: extra settings for the app (e.g. NEXTNUM_THREADS, NEXTNUM_LOG); bench/ reuses this."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, "GRADIO_SERVER_NAME": "127.0.0.1", "GRADIO_ANALYTICS_ENABLED": "False",
                "NEXTNUM_CHECKPOINTS": str(checkpoints), "NEXTNUM_TRAIN_DATA": "fixture",
-               "NEXTNUM_DATA": str(checkpoints / "no-mnist-here"), "NEXTNUM_THREADS": "1"}
+               "NEXTNUM_DATA": str(checkpoints / "no-mnist-here"), "NEXTNUM_THREADS": "1", **(env or {})}
         self.log_file = log_file
         self._log = open(log_file, "w")
         self.proc = subprocess.Popen([sys.executable, str(ROOT / "app.py"), "--port", str(self.port),
                                       "--checkpoint", str(checkpoints / start_with)],
                                      cwd=ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
+        t0 = time.monotonic()
+        deadline = t0 + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 self.close()
                 raise RuntimeError(f"app.py exited with {self.proc.returncode}:\n{self.log_tail()}")
             if self.alive():
+                self.startup_s = time.monotonic() - t0
                 return
             time.sleep(0.3)
         self.close()
