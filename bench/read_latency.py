@@ -4,8 +4,8 @@
     python bench/read_latency.py --quick --json        # a few images, 1 thread: checks the script runs
 
 For 640x480 webcam-like photos and sketchpad composites (bench/realsets.py, MNIST t10k handwriting),
-with explain=True (stage images and every attention view, what the app shows) and explain=False,
-with torch and OpenCV at 1 and 2 threads: p50/p95 in ms of each stage of Prediction.timings_ms.
+with explain=True (stage images and every attention view, what the app shows) and explain=False
+(also with runtime="onnx": the model in onnxruntime), with torch and OpenCV at 1 and 2 threads: p50/p95 in ms of each stage of Prediction.timings_ms.
 In the same run, on the same images: the raw model alone on the preprocessed canvases (encoder, whole
 greedy decode, with and without attention weights: the floor), the same model through onnxruntime
 (nextnum/export.py), and Tesseract (`tesseract --psm 7`, digits only) where it is installed, with
@@ -194,6 +194,13 @@ def main(argv: list[str] | None = None) -> int:
         res["model"][f"threads={n}"] = m
         mrows += [[f"model.{k}", n, v["p50"], v["p95"]] for k, v in m.items()]
     set_threads(args.threads[0])
+    if not args.no_onnx:  # the whole predict() with the model in onnxruntime (Predictor runtime="onnx")
+        fast = Predictor.load(ckpt, runtime="onnx")
+        for kind, images in sets.items():
+            r = time_predict(fast, images, kind, False, args.repeats)
+            res["predict"][f"{kind}/explain=False/runtime=onnx/threads={args.threads[0]}"] = r
+            rows.append([kind, "False, onnx", args.threads[0]] + [cell(r.get(s)) for s in STAGES]
+                        + [f"{r['accuracy']:.0%}"])
     with tempfile.TemporaryDirectory() as tmp:
         res["onnx"] = {"skipped": "--no-onnx"} if args.no_onnx else time_onnx(pred, canvases, args.repeats,
                                                                              args.threads, Path(tmp))

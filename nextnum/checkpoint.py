@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -55,6 +56,7 @@ def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -
     """Atomically replace folder `path` with one holding `files` (bytes, or tensors -> safetensors)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    _drop_stale(path)
     tag = uuid.uuid4().hex[:8]
     tmp, old = path.parent / f".{path.name}.tmp-{tag}", path.parent / f".{path.name}.old-{tag}"
     tmp.mkdir()
@@ -83,6 +85,24 @@ def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+STALE_SECONDS = 3600  # a save takes seconds: temporary folders this old belong to a process that died
+
+
+def _drop_stale(path: Path) -> None:
+    """Delete what killed saves of `path` left behind: its hidden .tmp-* folders (and .old-* ones once
+    `path` itself is there), if older than STALE_SECONDS, so that a save in progress elsewhere is spared."""
+    now = time.time()
+    stale = list(path.parent.glob(f".{path.name}.tmp-*"))
+    if path.exists():
+        stale += path.parent.glob(f".{path.name}.old-*")
+    for p in stale:
+        try:
+            if now - p.stat().st_mtime > STALE_SECONDS:
+                shutil.rmtree(p, ignore_errors=True)
+        except OSError:  # another process removed it first
+            pass
 
 
 def save(path: str | Path, model: NextNum, cfg: Config, metrics: dict[str, Any] | None = None) -> None:

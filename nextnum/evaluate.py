@@ -92,12 +92,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--samples", type=int, default=2000, help="synthetic canvases to score")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
+                    help="onnx: readings without pictures run in onnxruntime (faster per image, ~1 s more to load)")
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
 
     from .predictor import Predictor
     try:
-        pred = Predictor.load(args.checkpoint, device=args.device)
+        pred = Predictor.load(args.checkpoint, device=args.device, runtime=args.runtime)
     except Exception as e:  # a clear message, not a traceback, for a bad --checkpoint
         print(f"error: {e}", file=sys.stderr)
         return 2

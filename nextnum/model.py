@@ -235,3 +235,21 @@ class NextNum(nn.Module):
             tokens=torch.stack(out, 1), probs=torch.stack(probs, 1),
             cross_attn=torch.stack(cross, 1) if return_attn else None,
             enc_attn=torch.stack(enc_attn, 1) if return_attn else None)
+
+
+def adapt_positions(state: dict[str, Tensor], model: NextNum) -> dict[str, Tensor]:
+    """Copy of `state` with the encoder's row/column positions resized (linearly) to `model`'s grid.
+
+    Lets a model start from weights trained on another token grid (another patch stride): every
+    other weight keeps its shape. Pure: `state` is left as it is.
+    """
+    out = dict(state)
+    for name, axis in (("encoder.pos_row", 0), ("encoder.pos_col", 1)):
+        want = model.state_dict()[name]
+        have = state[name]
+        if have.shape != want.shape:
+            line = have.squeeze(1 - axis).T[None]  # (1, C, L)
+            line = F.interpolate(line, size=want.shape[axis], mode="linear", align_corners=True)
+            out[name] = line[0].T.unsqueeze(1 - axis).contiguous()
+    return out
+

@@ -24,6 +24,7 @@ from .model import Generation, NextNum
 from .preprocess import Geometry, Preprocessed, preprocess
 
 log = logging.getLogger(__name__)
+RUNTIMES = ("torch", "onnx")
 LIMIT_NOTE = "{n} digits is the most NextNum reads: if the number is longer, this reading is not right"
 
 
@@ -92,8 +93,18 @@ class Prediction:
 
 class Predictor:
     def __init__(self, model: NextNum, config: Config, metrics: dict | None = None,
-                 checkpoint_path: Path | None = None, device: str | torch.device = "cpu") -> None:
+                 checkpoint_path: Path | None = None, device: str | torch.device = "cpu",
+                 runtime: str = "torch") -> None:
+        if runtime not in RUNTIMES:
+            raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.model = model.eval().to(device)
+        self.runtime = runtime
+        # explain=False readings need no attention weights: onnxruntime runs the same greedy loop faster
+        self._fast = None
+        if runtime == "onnx":
+            from .export import OnnxReader
+            self._fast = OnnxReader(self.model.cpu())
+            self.model.to(device)
         self.config = config
         self.metrics = metrics or {}
         self.checkpoint = checkpoint_path
@@ -104,12 +115,16 @@ class Predictor:
         self.shrink = 1.0
 
     @classmethod
-    def load(cls, checkpoint: str | Path | None = None, device: str | torch.device = "cpu") -> "Predictor":
-        """Load a checkpoint folder once (None = the shipped model in checkpoints/nextnum)."""
+    def load(cls, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
+             runtime: str = "torch") -> "Predictor":
+        """Load a checkpoint folder once (None = the shipped model in checkpoints/nextnum).
+
+        runtime="onnx": readings with explain=False run in onnxruntime (same tokens, about 4x faster
+        model time; costs a second at load and ~25 MB); explain=True always runs in PyTorch."""
         from .checkpoint import SHIPPED, load
         path = Path(checkpoint) if checkpoint is not None else SHIPPED
         model, cfg, metrics = load(path, device=device)
-        return cls(model, cfg, metrics, path, device)
+        return cls(model, cfg, metrics, path, device, runtime)
 
     @property
     def canvas_hw(self) -> tuple[int, int]:
@@ -127,7 +142,10 @@ class Predictor:
             timings["total"] = (time.perf_counter() - t0) * 1000
             return Prediction("", [], 0.0, pre.message, pre.stages, None, timings, pre.canvas, None)
         t1 = time.perf_counter()
-        gen = self.model.generate(pre.tensor.to(self.device), return_attn=explain)
+        if self._fast is not None and not explain:
+            gen = self._fast(pre.tensor)
+        else:
+            gen = self.model.generate(pre.tensor.to(self.device), return_attn=explain)
         t2 = time.perf_counter()
         timings["model"] = (t2 - t1) * 1000
         text, digits, conf = _readings(gen)

@@ -59,7 +59,8 @@ def latency_ms(model: torch.nn.Module, hw: tuple[int, int], n: int = 30) -> floa
     return float(np.median(ts) * 1000)
 
 
-def run(grid: dict[str, Any], budget_min: float, out: Path, data_root: str, samples: int) -> list[dict[str, Any]]:
+def run(grid: dict[str, Any], budget_min: float, out: Path, data_root: str, samples: int,
+        threads: int = 1) -> list[dict[str, Any]]:
     from . import checkpoint
     from .evaluate import evaluate_synthetic
     from .train import train
@@ -69,6 +70,7 @@ def run(grid: dict[str, Any], budget_min: float, out: Path, data_root: str, samp
     for name, cfg in variants(base, grid["axes"]):
         cfg.train.time_budget_min = budget_min
         cfg.train.steps = 0  # the clock alone ends each run
+        cfg.train.threads = threads
         folder = out / name.replace(",", "_").replace("=", "-")
         m = train(cfg, folder, data_root, resume=False)
         model, _, _ = checkpoint.load(folder)
@@ -114,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default="runs/sweep")
     ap.add_argument("--data", default="../shared/data")
     ap.add_argument("--samples", type=int, default=500, help="t10k canvases to score each variant on")
+    ap.add_argument("--threads", type=int, default=1, help="torch threads per run (1 is steadiest on a shared CPU)")
     args = ap.parse_args(argv)
     try:
         grid = json.loads(Path(args.grid).read_text())
@@ -121,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as e:
         print(f"error: bad grid {args.grid}: {e}", file=sys.stderr)
         return 2
-    run(grid, args.budget_minutes, Path(args.out), args.data, args.samples)
+    run(grid, args.budget_minutes, Path(args.out), args.data, args.samples, args.threads)
     print(f"results in {args.out}/results.csv, results.md, results.png")
     return 0
 

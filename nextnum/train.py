@@ -31,7 +31,7 @@ from . import checkpoint
 from .config import BOS, PAD, Config
 from .data import DigitBank, fixed_batches, load_mnist, render, token_masks
 from .evaluate import predict_batches, score
-from .model import NextNum
+from .model import NextNum, adapt_positions
 
 log = logging.getLogger(__name__)
 RESUME = "resume.safetensors"
@@ -118,12 +118,15 @@ def _load_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: tor
 
 def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, bank: DigitBank | None = None,
           on_progress: Callable[[dict[str, Any]], None] | None = None, stop: threading.Event | None = None,
-          resume: bool = True, device: str | None = None, download: bool = False) -> dict[str, Any]:
+          resume: bool = True, device: str | None = None, download: bool = False,
+          init: str | Path | None = None) -> dict[str, Any]:
     """Train, validating every eval_every steps and keeping the best checkpoint in `out`.
 
     bank: digits to train on instead of loading MNIST from data_root (tests pass the fixture).
     on_progress: called with a dict (step, steps, loss, token_acc, val_seq_acc, lr, elapsed_s, eta_s, ...).
     stop: set it to end training early; the best checkpoint so far is kept.
+    init: a checkpoint folder to start from instead of random weights (fine-tuning); its token grid may
+        differ (positions are resized). Ignored when resuming.
     Returns the final metrics (also written to out/metrics.json).
     """
     tc = cfg.train
@@ -153,6 +156,10 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
                                  {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
         gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # each rank its own data stream
         meta = _load_resume(out, model, opt, gen) if resume else None
+        if init is not None and meta is None:
+            start, _, _ = checkpoint.load(init)
+            model.load_state_dict(adapt_positions(start.state_dict(), model))
+            log.info("starting from the weights of %s", init)
         if meta and world > 1:
             gen.manual_seed(tc.seed + 1000 * rank + meta["step"])
         net = DistributedDataParallel(model) if world > 1 else model
@@ -260,6 +267,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             validate()
         metrics = _metrics(model, step, t0, best, history, status)
         metrics["processes"] = world
+        if init is not None:
+            metrics["init"] = str(init)
         if rank == 0 and (out / checkpoint.WEIGHTS).exists():  # rewrite metrics of the best weights with the whole history
             kept, _, _ = checkpoint.load(out)
             checkpoint.save(out, kept, cfg, metrics)
@@ -301,6 +310,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, help="override train.threads (torch threads; 1 is steadier on a busy machine)")
     ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     ap.add_argument("--no-resume", action="store_true", help="ignore resume state in --out")
+    ap.add_argument("--init", help="checkpoint folder to start from (fine-tune; another patch stride is fine)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -328,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         from .data import load_fixture
         m = train(cfg, args.out, args.data, bank=load_fixture() if args.fixture else None, on_progress=show,
-                  stop=stop, resume=not args.no_resume, device=args.device, download=args.download)
+                  stop=stop, resume=not args.no_resume, device=args.device, download=args.download,
+                  init=args.init)
     except FileNotFoundError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -76,11 +76,15 @@ def test_overlay_keeps_the_image_outside_the_attention():
     assert A.overlay(img[..., 0], m).shape == img.shape, "grey images are drawn on in RGB"
 
 
-def test_colorize_uses_the_colormap_ends():
+def test_colorize_uses_the_colormap_ends_in_rgb():
     rgb = A.colorize(np.array([[0.0, 1.0]], np.float32), "viridis")
     assert rgb.shape == (1, 2, 3)
-    np.testing.assert_array_equal(rgb[0, 0], A._lut("viridis")[0, 0])
-    np.testing.assert_array_equal(rgb[0, 1], A._lut("viridis")[255, 0])
+    # matplotlib's viridis runs from dark purple to yellow: in RGB order, not OpenCV's BGR
+    np.testing.assert_array_equal(rgb[0, 0], (68, 1, 84))
+    np.testing.assert_array_equal(rgb[0, 1], (253, 231, 37))
+    np.testing.assert_array_equal(A.colorize(np.array([[1.0]], np.float32), "inferno")[0, 0], (252, 255, 164))
+    with pytest.raises(ValueError, match="colormap"):
+        A.colorize(np.zeros((2, 2), np.float32), "no-such-map")
 
 
 def test_combined_colours_each_digit_where_it_looked():

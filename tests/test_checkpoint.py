@@ -1,6 +1,7 @@
 """Checkpoint invariants: exact round trip, clear errors for damaged folders, atomic re-saves."""
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -112,3 +113,17 @@ def test_resave_keeps_subfolders(saved):
     model, cfg = model_and_cfg()
     checkpoint.save(saved[0], model, cfg)
     assert (saved[0] / "samples" / "a.png").exists()
+
+
+def test_save_clears_what_long_dead_saves_left_and_spares_fresh_ones(saved):
+    path, model, cfg = saved
+    dead_tmp, dead_old, live_tmp = (path.parent / f".{path.name}.{kind}" for kind in ("tmp-dead", "old-dead", "tmp-live"))
+    for d in (dead_tmp, dead_old, live_tmp):
+        d.mkdir()
+        (d / "model.safetensors").write_bytes(b"half")
+    hours_ago = time.time() - 2 * checkpoint.STALE_SECONDS
+    for d in (dead_tmp, dead_old):
+        os.utime(d, (hours_ago, hours_ago))
+    checkpoint.save(path, model, cfg)
+    assert not dead_tmp.exists() and not dead_old.exists()
+    assert live_tmp.exists(), "a temporary folder this young may be another process's save in progress"

@@ -30,3 +30,22 @@ def test_onnx_matches_pytorch(tmp_path, name):
     gen = model.generate(canvases)
     S = gen.tokens.shape[1]
     assert torch.equal(tokens[:, :S], gen.tokens)
+
+
+def test_predictor_onnx_runtime_reads_as_pytorch_does():
+    """Predictor(runtime="onnx") runs explain=False readings in onnxruntime: the same text and probabilities."""
+    from nextnum import Predictor
+    slow, fast = Predictor.load(), Predictor.load(runtime="onnx")  # the shipped model
+    assert fast.runtime == "onnx" and slow.runtime == "torch"
+    texts = set()
+    for path in sorted((ROOT / "examples").glob("*.png")):
+        a, o = slow.predict(path, explain=False), fast.predict(path, explain=False)
+        assert a.text == o.text and len(a.digits) == len(o.digits), path
+        assert abs(a.confidence - o.confidence) < 1e-4, path
+        for x, y in zip(a.digits, o.digits):
+            assert x.top3 == [(d, pytest.approx(q, abs=1e-4)) for d, q in y.top3], path
+        texts.add(a.text)
+    assert len(texts) > 3, texts
+    assert fast.predict(path).attention is not None  # pictures still come from PyTorch
+    with pytest.raises(ValueError, match="runtime"):
+        Predictor(slow.model, slow.config, runtime="tensorrt")

@@ -116,3 +116,25 @@ def test_cached_chunk_matches_full_sequence():
     attn(x[:, :3], causal=True, cache=cache)
     chunk, _ = attn(x[:, 3:], causal=True, cache=cache)
     assert torch.allclose(chunk, attn(x, causal=True)[0][:, 3:], atol=1e-5)
+
+
+def test_adapt_positions_resizes_the_grid_and_keeps_everything_else():
+    from nextnum.model import adapt_positions
+    cfg = Config.load(CONFIGS / "default.json")
+    torch.manual_seed(0)
+    coarse = NextNum(cfg.model)
+    fine_cfg = Config.load(CONFIGS / "default.json")
+    fine_cfg.model.stride = 2
+    fine = NextNum(fine_cfg.model)
+    state = coarse.state_dict()
+    adapted = adapt_positions(state, fine)
+    fine.load_state_dict(adapted)  # strict: every shape now fits
+    assert state["encoder.pos_row"].shape[0] != adapted["encoder.pos_row"].shape[0]
+    for end in (0, -1):  # the ends of each axis stay where they were, in between is interpolated
+        torch.testing.assert_close(adapted["encoder.pos_row"][end], state["encoder.pos_row"][end])
+        torch.testing.assert_close(adapted["encoder.pos_col"][:, end], state["encoder.pos_col"][:, end])
+    for k in state:
+        if "pos_" not in k:
+            assert torch.equal(adapted[k], state[k])
+    assert adapt_positions(state, coarse).keys() == state.keys()
+    assert all(torch.equal(v, state[k]) for k, v in adapt_positions(state, coarse).items())

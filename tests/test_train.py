@@ -83,3 +83,16 @@ def test_stop_flag_then_resume_ends_where_an_uninterrupted_run_does(tmp_path, ru
 
 def test_train_log_records_the_run(run):
     assert "val seq acc" in (run[0] / "train.log").read_text()
+
+
+def test_init_starts_from_a_checkpoint_with_another_token_grid(tmp_path, run):
+    trained, _, _, _ = run
+    cfg = Config.load(SMOKE)
+    cfg.model.stride = 1  # a finer grid than the run's: positions are resized, the rest carries over
+    cfg.train.steps, cfg.train.lr, cfg.train.eval_every = 2, 1e-6, 2
+    m = train(cfg, tmp_path, bank=load_fixture(), init=trained)
+    assert m["init"] == str(trained) and m["steps"] == 2
+    torch.manual_seed(cfg.train.seed)
+    scratch = reading_loss(NextNum(cfg.model), cfg)
+    assert reading_loss(last_weights(tmp_path, cfg), cfg) < scratch - 0.1
+    assert last_weights(tmp_path, cfg).encoder.pos_col.shape[1] > last_weights(trained, Config.load(SMOKE)).encoder.pos_col.shape[1]
