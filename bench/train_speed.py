@@ -3,6 +3,9 @@
     python bench/train_speed.py --config configs/default.json --data ../shared/data --out runs/bench_train
     python bench/train_speed.py --from-metrics checkpoints/nextnum/metrics.json   # a finished run's history
 
+A run fine-tuned from another (train.py --init) carries that run's metrics; its history is shown after
+its parent's, on one time axis, with the total time.
+
 Validation canvases are built from train-split digits held out of training (never t10k); the
 shipped model's t10k figure comes from `python -m nextnum.evaluate`. Prints a table and, with
 --json, one line of JSON last. The curve goes to OUT/train_curve.png.
@@ -22,6 +25,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 THRESHOLDS = (0.90, 0.95, 0.97)
 
 
+def lineage(metrics: dict[str, Any]) -> dict[str, Any]:
+    """A fine-tuned run's metrics with the runs it started from (metrics["init_metrics"], train.py --init)
+    put in front: one history over cumulative steps, wall time and samples, and the total training time."""
+    parent = metrics.get("init_metrics")
+    if not parent or not parent.get("history"):
+        return metrics
+    parent = lineage(parent)
+    last = parent["history"][-1]
+    moved = [{**h, "step": h["step"] + parent["steps"], "elapsed_s": round(h["elapsed_s"] + parent["train_seconds"], 1),
+              "samples_seen": (h.get("samples_seen") or 0) + (last.get("samples_seen") or 0)} for h in metrics["history"]]
+    return {**metrics, "history": parent["history"] + moved, "steps": parent["steps"] + metrics["steps"],
+            "train_seconds": round(parent["train_seconds"] + metrics["train_seconds"], 1),
+            "best_val_seq_acc": max(parent["best_val_seq_acc"], metrics["best_val_seq_acc"]),
+            "stage_starts": parent.get("stage_starts", []) + [{"step": parent["steps"], "seconds": parent["train_seconds"]}]}
+
+
 def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
     hist = metrics["history"]
     res: dict[str, Any] = {"steps": metrics["steps"], "train_seconds": metrics["train_seconds"],
@@ -29,6 +48,7 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
     for t in THRESHOLDS:
         hit = next((h for h in hist if h["val_seq_acc"] >= t), None)
         res[f"to_{int(t * 100)}"] = None if hit is None else {"step": hit["step"], "seconds": hit["elapsed_s"]}
+    res["fine_tuned_from_steps"] = [st["step"] for st in metrics.get("stage_starts", [])]
     last = hist[-1]
     res["samples_per_s"] = round(last["samples_seen"] / max(last["elapsed_s"], 1e-9), 1) if last.get("samples_seen") else None
     return res
@@ -41,6 +61,10 @@ def plot(metrics: dict[str, Any], path: Path) -> None:
     hist = metrics["history"]
     fig, ax = plt.subplots(figsize=(6, 3.6))
     ax.plot([h["elapsed_s"] / 60 for h in hist], [h["val_seq_acc"] for h in hist], "o-", ms=3)
+    for st in metrics.get("stage_starts", []):  # where a fine-tuning run took over (--init)
+        ax.axvline(st["seconds"] / 60, color="tab:orange", lw=0.8)
+        ax.annotate(f"fine-tuning from step {st['step']:,}", (st["seconds"] / 60, 0.05), fontsize=7, xytext=(3, 0),
+                    textcoords="offset points", color="tab:orange")
     for t in THRESHOLDS:
         ax.axhline(t, color="grey", lw=0.6, ls="--")
     ax.set_xlabel("wall time (min)")
@@ -64,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.from_metrics:
-        metrics = json.loads(Path(args.from_metrics).read_text())
+        metrics = lineage(json.loads(Path(args.from_metrics).read_text()))
     else:
         from nextnum.config import Config
         from nextnum.data import load_fixture
@@ -72,7 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg = Config.load(args.config)
         if args.steps is not None:
             cfg.train.steps = args.steps
-        metrics = train(cfg, out / "checkpoint", args.data, bank=load_fixture() if args.fixture else None, resume=False)
+        metrics = lineage(train(cfg, out / "checkpoint", args.data, bank=load_fixture() if args.fixture else None,
+                                resume=False))
     res = summarise(metrics)
     res.update(machine=f"{platform.machine()}, {os.cpu_count()} cores", curve=str(out / "train_curve.png"))
     plot(metrics, out / "train_curve.png")

@@ -139,7 +139,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
     if log.level == logging.NOTSET or log.level > logging.INFO:  # the log file gets INFO whatever the caller set
         log.setLevel(logging.INFO)
     log.addHandler(handler)
-    if tc.threads > 0:
+    threads_before = torch.get_num_threads()
+    if tc.threads > 0:  # process-wide in torch: put back when training ends (the app trains in a thread)
         torch.set_num_threads(tc.threads)
     try:
         torch.manual_seed(tc.seed)  # the same initial weights on every rank
@@ -156,10 +157,12 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
                                  {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
         gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # each rank its own data stream
         meta = _load_resume(out, model, opt, gen) if resume else None
-        if init is not None and meta is None:
-            start, _, _ = checkpoint.load(init)
-            model.load_state_dict(adapt_positions(start.state_dict(), model))
-            log.info("starting from the weights of %s", init)
+        init_metrics = None
+        if init is not None:
+            start, _, init_metrics = checkpoint.load(init)
+            if meta is None:
+                model.load_state_dict(adapt_positions(start.state_dict(), model))
+                log.info("starting from the weights of %s", init)
         if meta and world > 1:
             gen.manual_seed(tc.seed + 1000 * rank + meta["step"])
         net = DistributedDataParallel(model) if world > 1 else model
@@ -267,14 +270,16 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             validate()
         metrics = _metrics(model, step, t0, best, history, status)
         metrics["processes"] = world
-        if init is not None:
+        if init is not None:  # where the weights came from, with that run's own record (and its ancestors')
             metrics["init"] = str(init)
+            metrics["init_metrics"] = init_metrics
         if rank == 0 and (out / checkpoint.WEIGHTS).exists():  # rewrite metrics of the best weights with the whole history
             kept, _, _ = checkpoint.load(out)
             checkpoint.save(out, kept, cfg, metrics)
         log.info("%s at step %d: best val seq acc %.4f", status, step, best)
         return metrics
     finally:
+        torch.set_num_threads(threads_before)
         log.removeHandler(handler)
         handler.close()
         if dist.is_available() and dist.is_initialized():

@@ -330,6 +330,12 @@ def model_card(pred_obj, name: str | None) -> tuple[str, list[list[Any]], dict[s
              f"- **training:** {m.get('steps', '?')} steps" + (f" in {format_seconds(secs)}" if secs else "")
              + (f", status *{m['status']}*" if m.get("status") else ""),
              ]
+    parent = m.get("init_metrics")
+    if isinstance(parent, dict):  # fine-tuned (train.py --init): say from what
+        p_secs = parent.get("train_seconds")
+        lines.append(f"- **started from:** a model trained {parent.get('steps', '?')} steps"
+                     + (f" in {format_seconds(p_secs)}" if p_secs else "")
+                     + (f" ({html.escape(str(m['init']))})" if m.get("init") else ""))
     if m.get("best_val_seq_acc") is not None:
         lines.append(f"- **best validation sequence accuracy:** {m['best_val_seq_acc']:.1%} "
                      f"({m.get('val', 'validation canvases')})")

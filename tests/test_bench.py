@@ -62,3 +62,37 @@ def test_memory(ckpt):
     res = run_bench("memory.py", ckpt)
     assert res["import_torch"]["peak"] > 0 and res["app_load"]["peak"] >= res["app_idle"]["final"] > 0
     assert res["load"]["errors"] == 0
+
+
+def test_train_speed_runs_and_chains_a_fine_tuned_run(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "train_speed.py"), "--config", str(ROOT / "configs" / "smoke.json"),
+                        "--fixture", "--steps", "15", "--out", str(tmp_path), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    assert res["steps"] == 15 and 0 <= res["best_val_seq_acc"] <= 1 and (tmp_path / "train_curve.png").stat().st_size > 0
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from train_speed import lineage
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    parent = {"steps": 100, "train_seconds": 60.0, "best_val_seq_acc": 0.5,
+              "history": [{"step": 100, "elapsed_s": 60.0, "val_seq_acc": 0.5, "samples_seen": 6400}]}
+    child = {"steps": 50, "train_seconds": 30.0, "best_val_seq_acc": 0.7, "init_metrics": parent,
+             "history": [{"step": 50, "elapsed_s": 30.0, "val_seq_acc": 0.7, "samples_seen": 3200}]}
+    whole = lineage(child)
+    assert [h["step"] for h in whole["history"]] == [100, 150]
+    assert [h["elapsed_s"] for h in whole["history"]] == [60.0, 90.0]
+    assert whole["history"][-1]["samples_seen"] == 9600 and whole["train_seconds"] == 90.0
+    assert whole["stage_starts"] == [{"step": 100, "seconds": 60.0}] and whole["best_val_seq_acc"] == 0.7
+    assert lineage(parent) is parent
+
+
+def test_realsets_font_styles_build_a_labelled_folder(tmp_path):
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "realsets.py"), "--out", str(tmp_path), "--n", "3",
+                        "--styles", "sketch-font", "photo"], capture_output=True, text=True, cwd=ROOT, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    for style in ("sketch-font", "photo"):
+        labels = json.loads((tmp_path / style / "labels.json").read_text())
+        assert len(labels) == 3 and all(v.isdigit() and 1 <= len(v) <= 5 for v in labels.values())
+        assert all((tmp_path / style / name).stat().st_size > 0 for name in labels)

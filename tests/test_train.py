@@ -96,3 +96,12 @@ def test_init_starts_from_a_checkpoint_with_another_token_grid(tmp_path, run):
     scratch = reading_loss(NextNum(cfg.model), cfg)
     assert reading_loss(last_weights(tmp_path, cfg), cfg) < scratch - 0.1
     assert last_weights(tmp_path, cfg).encoder.pos_col.shape[1] > last_weights(trained, Config.load(SMOKE)).encoder.pos_col.shape[1]
+
+
+def test_train_puts_the_thread_count_back(tmp_path):
+    cfg = Config.load(SMOKE)
+    cfg.train.steps, cfg.train.eval_every = 2, 2
+    before = torch.get_num_threads()
+    cfg.train.threads = 2 if before == 1 else 1
+    train(cfg, tmp_path, bank=load_fixture())
+    assert torch.get_num_threads() == before

@@ -1,0 +1,21 @@
+"""The app's model card says what the live checkpoint is, including what a fine-tuned one started from."""
+from nextnum import Predictor, ui
+
+
+def test_model_card_of_the_shipped_model_names_both_training_stages():
+    p = Predictor.load()
+    text, rows, cfg = ui.model_card(p, "nextnum")
+    assert f"{p.model.num_params():,}" in text
+    grid = p.config.model.grid
+    assert f"patch grid {grid[0]}×{grid[1]}" in text
+    assert f"{p.metrics['steps']} steps" in text
+    parent = p.metrics["init_metrics"]
+    assert f"started from:** a model trained {parent['steps']} steps" in text
+    assert rows and cfg == p.config.to_dict()
+
+
+def test_model_card_without_lineage_or_model():
+    p = Predictor.load()
+    p.metrics = {k: v for k, v in p.metrics.items() if k not in ("init", "init_metrics")}
+    assert "started from" not in ui.model_card(p, "x")[0]
+    assert "No model loaded" in ui.model_card(None, "x")[0]
