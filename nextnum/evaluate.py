@@ -85,19 +85,16 @@ def _table(res: dict[str, Any]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .predictor import Predictor, add_load_args  # here: it pulls in OpenCV
     ap = argparse.ArgumentParser(prog="python -m nextnum.evaluate", description=__doc__.split("\n")[0])
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--data", default="../shared/data", help="MNIST root (torchvision layout); t10k is used")
     ap.add_argument("--images", default=None, help="evaluate a folder of images with labels.json instead")
     ap.add_argument("--samples", type=int, default=2000, help="synthetic canvases to score")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
-                    help="onnx: readings without pictures run in onnxruntime (faster per image, ~1 s more to load)")
+    add_load_args(ap)
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
 
-    from .predictor import Predictor
     try:
         pred = Predictor.load(args.checkpoint, device=args.device, runtime=args.runtime)
     except Exception as e:  # a clear message, not a traceback, for a bad --checkpoint

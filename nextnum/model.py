@@ -245,11 +245,10 @@ def adapt_positions(state: dict[str, Tensor], model: NextNum) -> dict[str, Tenso
     """
     out = dict(state)
     for name, axis in (("encoder.pos_row", 0), ("encoder.pos_col", 1)):
-        want = model.state_dict()[name]
+        want = model.get_parameter(name).shape
         have = state[name]
-        if have.shape != want.shape:
+        if have.shape != want:
             line = have.squeeze(1 - axis).T[None]  # (1, C, L)
-            line = F.interpolate(line, size=want.shape[axis], mode="linear", align_corners=True)
+            line = F.interpolate(line, size=want[axis], mode="linear", align_corners=True)
             out[name] = line[0].T.unsqueeze(1 - axis).contiguous()
     return out
-

@@ -44,19 +44,16 @@ def _roi(text: str) -> tuple[float, float, float, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from .predictor import Predictor, add_load_args  # here: it pulls in OpenCV
     ap = argparse.ArgumentParser(prog="python -m nextnum.predict", description="Read handwritten digits in images.")
     ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, WebP, TIFF)")
-    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--json", action="store_true", help="one JSON object per image")
     ap.add_argument("--save-viz", default=None, metavar="DIR", help="write stages and attention maps as PNGs")
     ap.add_argument("--roi", type=_roi, default=None, metavar="X0,Y0,X1,Y1",
                     help="look for digits only inside this box (fractions of width and height)")
-    ap.add_argument("--device", default="cpu")
-    ap.add_argument("--runtime", choices=["torch", "onnx"], default="torch",
-                    help="onnx: readings without pictures run in onnxruntime (faster per image, ~1 s more to load)")
+    add_load_args(ap)
     args = ap.parse_args(argv)
 
-    from .predictor import Predictor
     try:
         p = Predictor.load(args.checkpoint, device=args.device, runtime=args.runtime)
     except Exception as e:  # a clear message, not a traceback, for a bad --checkpoint

@@ -9,6 +9,7 @@ predict() keeps nothing between calls, so one Predictor can serve several thread
 """
 from __future__ import annotations
 
+import argparse
 import logging
 import time
 from dataclasses import dataclass, field
@@ -89,6 +90,14 @@ class Prediction:
                             "top3": [[a, round(p, 4)] for a, p in d.top3]} for d in self.digits],
                 "box": None if self.geometry is None else [round(v) for v in self.geometry.crop],
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
+
+
+def add_load_args(ap: argparse.ArgumentParser) -> None:
+    """The options every CLI that reads through a Predictor shares (nextnum.predict, nextnum.evaluate)."""
+    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--runtime", choices=RUNTIMES, default="torch",
+                    help="onnx: readings without pictures run in onnxruntime (faster per image, ~1 s more to load)")
 
 
 class Predictor:
