@@ -107,6 +107,10 @@ class DataConfig:
     noise: float = 0.08  # max std of Gaussian pixel noise
     specks: int = 3  # max stray dots per canvas
     val_holdout: int = 1000  # train-split digits kept out of training, for validation canvases
+    # printed digits mixed into the *training* digits (never validation or t10k canvases): glob patterns
+    # of font files, each font giving one 0-9 set; font_share is the fraction of training digits they make
+    fonts: list[str] = field(default_factory=list)
+    font_share: float = 0.15
 
 
 @dataclass
@@ -137,6 +141,8 @@ class Config:
 
     def __post_init__(self) -> None:
         d = self.data
+        if not 0.0 <= d.font_share < 1.0:
+            raise ValueError(f"data.font_share must be in [0, 1), got {d.font_share!r}")
         if not 1 <= d.min_len <= d.max_len <= self.model.max_digits:
             raise ValueError(f"need 1 <= data.min_len ({d.min_len}) <= data.max_len ({d.max_len}) "
                              f"<= model.max_digits ({self.model.max_digits})")

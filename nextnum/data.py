@@ -51,6 +51,11 @@ class DigitBank:
     def __len__(self) -> int:
         return len(self.labels)
 
+    @classmethod
+    def concat(cls, *banks: "DigitBank") -> "DigitBank":
+        return cls(torch.cat([b.images for b in banks]), torch.cat([b.labels for b in banks]),
+                   torch.cat([b.boxes for b in banks]))
+
     def split(self, n_last: int) -> tuple["DigitBank", "DigitBank"]:
         """(first N - n_last, last n_last): a held-out slice for validation canvases."""
         n = len(self) - n_last
@@ -75,6 +80,54 @@ def load_fixture(path: str | Path = FIXTURE) -> DigitBank:
     """The small committed sample of MNIST digits the tests use (no ../shared needed)."""
     with np.load(path) as f:
         return DigitBank.from_arrays(f["images"], f["labels"])
+
+
+def font_files(patterns: list[str]) -> list[Path]:
+    """The font files the glob patterns match, sorted; FileNotFoundError naming the patterns if none."""
+    import glob
+    files = sorted({Path(f) for pat in patterns for f in glob.glob(pat, recursive=True)
+                    if Path(f).suffix.lower() in (".ttf", ".otf")})
+    if patterns and not files:
+        raise FileNotFoundError(f"no font files match data.fonts {patterns}; install them (Debian: apt-get install "
+                                "fonts-dejavu-core fonts-liberation) or set data.fonts to [] in the config")
+    return files
+
+
+def render_font_digits(files: list[Path], size: int = 28, box: int = 20) -> DigitBank:
+    """Digits 0-9 of each font, drawn like MNIST: ink = 255 on 0, the glyph fitted into a box x box square
+    (aspect kept, area-averaged from a large rendering) at the centre of a size x size image."""
+    import cv2
+    from PIL import Image, ImageDraw, ImageFont
+    images, labels = [], []
+    for f in files:
+        font = ImageFont.truetype(str(f), 96)
+        for d in range(10):
+            im = Image.new("L", (160, 160), 0)
+            ImageDraw.Draw(im).text((80, 80), str(d), font=font, fill=255, anchor="mm")
+            a = np.asarray(im)
+            ys, xs = np.nonzero(a > 32)
+            if len(ys) == 0:
+                raise ValueError(f"{f} draws no ink for the digit {d}")
+            g = a[ys.min():ys.max() + 1, xs.min():xs.max() + 1]
+            s = box / max(g.shape)
+            h, w = max(1, round(g.shape[0] * s)), max(1, round(g.shape[1] * s))
+            g = cv2.resize(g, (w, h), interpolation=cv2.INTER_AREA)
+            out = np.zeros((size, size), np.uint8)
+            y0, x0 = (size - h) // 2, (size - w) // 2
+            out[y0:y0 + h, x0:x0 + w] = g
+            images.append(out)
+            labels.append(d)
+    return DigitBank.from_arrays(np.stack(images), np.array(labels))
+
+
+def with_fonts(bank: DigitBank, cfg: DataConfig) -> tuple[DigitBank, list[Path]]:
+    """bank plus cfg.fonts' digits, repeated so that they are about cfg.font_share of the result."""
+    files = font_files(cfg.fonts)
+    if not files or cfg.font_share <= 0:
+        return bank, []
+    fonts = render_font_digits(files)
+    copies = max(1, round(cfg.font_share * len(bank) / ((1 - cfg.font_share) * len(fonts))))
+    return DigitBank.concat(bank, *[fonts] * copies), files
 
 
 @dataclass

@@ -30,7 +30,7 @@ class GreedyLoop(nn.Module):
 
     def __init__(self, model: NextNum) -> None:
         super().__init__()
-        self.model = model.eval()
+        self.model = model  # run it in eval mode (BatchNorm's running statistics); export() sees to that
         S = model.cfg.max_digits + 1
         mask = torch.zeros(S, VOCAB)
         mask[:, [BOS, PAD]] = float("-inf")
@@ -43,15 +43,16 @@ class GreedyLoop(nn.Module):
         B = img.shape[0]
         tokens = torch.full((B, 1), BOS, dtype=torch.long, device=img.device) + 0 * img[:, 0, 0, :1].long()
         done = torch.zeros(B, 1, dtype=torch.bool, device=img.device)
-        probs = []
+        cache: list[dict] = [{} for _ in self.model.blocks]  # as in generate: ctx's keys/values once
+        probs, out, nxt = [], [], tokens
         for step in range(self.mask.shape[0]):
-            logits, _ = self.model.decode(tokens, ctx)
+            logits, _ = self.model.decode(nxt, ctx, start=step, cache=cache)  # (B, 1, VOCAB)
             p = (logits[:, -1] + self.mask[step]).softmax(-1)  # (B, VOCAB)
             nxt = torch.where(done, torch.full_like(done, PAD, dtype=torch.long), p.argmax(-1, keepdim=True))
             done = done | (nxt == EOS)
-            tokens = torch.cat([tokens, nxt], 1)
+            out.append(nxt)
             probs.append(p)
-        return tokens[:, 1:], torch.stack(probs, 1)
+        return torch.cat(out, 1), torch.stack(probs, 1)
 
 
 def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 17) -> Path | io.BytesIO:
@@ -59,14 +60,20 @@ def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 17) -> Pat
     if not isinstance(out, io.BytesIO):
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-    loop = GreedyLoop(model)
+    # torch.onnx.export puts the module back in the mode it found it in: the wrapper must be in eval
+    # mode too, or the model comes back in training mode (BatchNorm on batch statistics, updating them)
+    was_training = model.training
+    loop = GreedyLoop(model).eval()
     dummy = torch.zeros(2, 1, model.cfg.img_h, model.cfg.img_w)
     with warnings.catch_warnings():  # the tracer flags our shape asserts and int() casts: both are fixed here
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(loop, (dummy,), out if isinstance(out, io.BytesIO) else str(out), input_names=["canvas"],
-                          output_names=["tokens", "probs"],
-                          dynamic_axes={"canvas": {0: "batch"}, "tokens": {0: "batch"}, "probs": {0: "batch"}},
-                          opset_version=opset, dynamo=False)
+        try:
+            torch.onnx.export(loop, (dummy,), out if isinstance(out, io.BytesIO) else str(out), input_names=["canvas"],
+                              output_names=["tokens", "probs"],
+                              dynamic_axes={"canvas": {0: "batch"}, "tokens": {0: "batch"}, "probs": {0: "batch"}},
+                              opset_version=opset, dynamo=False)
+        finally:
+            model.train(was_training)
     return out
 
 

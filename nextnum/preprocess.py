@@ -4,7 +4,7 @@
     -> ink box (stray marks far from the digits ignored) -> canvas (aspect kept, stroke width matched
     to training) -> the model's input tensor
 
-Ink is looked for on a work copy reduced by a power of two (fast, and enough to find digits): the
+Ink is looked for (ink.py) on a work copy reduced by a power of two (fast, and enough to find digits): the
 ink map is the paper's brightness (a grey closing) divided out, so light and shadow do not matter;
 it is thresholded twice, once against the strongest ink anywhere and once, around the digits found,
 against their own strength. The canvas is cut from the full-resolution image whenever the work copy
@@ -23,20 +23,13 @@ import numpy as np
 import torch
 
 from .config import fit_scale
+from .ink import find_digits, ink_box, ink_of, is_dot, normalise, odd, polarity
 
 WORK_SIDE = 400  # the work copy is halved until its longer side is at most this
 MAX_SIDE = 10_000  # refuse images larger than this (either side)
 MIN_STRENGTH = 0.2  # ink darker than the paper by less than this fraction counts as blank...
 MIN_CONTRAST = 24  # ... and so does ink less than this many grey levels darker (a dark or flat image)
 MIN_INK_PX = 6  # an ink box less tall than this many original pixels is not a digit
-DOT_SOLIDITY = 0.9  # one mark at least this convex and between half and twice as wide as tall is a dot
-# (a tap on the sketchpad), not a digit: the solid single marks among bench/realsets.py's seed-0 1,200 images
-# are all '1's at most 0.3 times as wide as tall, and brush dots of radius 7-40 px measure 0.93-0.98
-MIN_SPECK = 4  # work-copy components smaller than this many pixels are specks...
-SPECK_FRAC = 0.04  # ... and so are those smaller than this share of the digits' largest component
-MIN_SEED_H = 5  # digits are looked for from a component at least this tall (work pixels)
-FIRST_FRAC = 0.5  # ink threshold: this share of the strongest ink...
-SECOND_FRAC = 0.4  # ... then, around the digits found, this share of their own strength
 # Stroke width / ink-box height on the training canvases, measured with stroke_width() on 400
 # rendered canvases (data.render, default DataConfig): p10 0.095, median 0.139, p90 0.216.
 STROKE_FRAC = 0.14
@@ -231,20 +224,6 @@ def _halve(img: np.ndarray, times: int) -> np.ndarray:
     return img
 
 
-def _hist(img: np.ndarray) -> np.ndarray:
-    """Cumulative histogram of a uint8 image, (256,) float64."""
-    return np.cumsum(cv2.calcHist([img], [0], None, [256], [0, 256])[:, 0].astype(np.float64))
-
-
-def _pct(cum: np.ndarray, q: float) -> int:
-    """q-th percentile (0-100) from a cumulative histogram."""
-    return int(np.searchsorted(cum, q / 100 * cum[-1]))
-
-
-def _odd(x: float) -> int:
-    return int(x) // 2 * 2 + 1
-
-
 def _roi_box(shape: tuple[int, int], roi: tuple[float, float, float, float] | None) -> tuple[int, int, int, int]:
     """(x0, y0, x1, y1) pixels; roi is given as fractions of width and height."""
     h, w = shape
@@ -255,202 +234,6 @@ def _roi_box(shape: tuple[int, int], roi: tuple[float, float, float, float] | No
         raise ValueError(f"roi must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1; got {roi}")
     x0, y0 = int(fx0 * w), int(fy0 * h)
     return x0, y0, max(x0 + 1, int(round(fx1 * w))), max(y0 + 1, int(round(fy1 * h)))
-
-
-@dataclass
-class Ink:
-    """The work copy's ink map and what is needed to compute the same map elsewhere."""
-    ink: np.ndarray  # uint8: 255 * (paper - pixel) / paper, dark-ink polarity
-    light: bool  # the ink was lighter than its background (the image was inverted first)
-    bg: np.ndarray | None  # paper level per pixel (None: uniform, see paper)
-    paper: int  # the uniform paper level, or the floor under which bg is not trusted
-    strength: float  # 0-1: how much darker than the paper the strongest ink is
-    thresh: int  # ink threshold on the 0-255 map
-    contrast: float  # grey levels between typical paper and the strongest ink
-    noise: int  # ink values below this are paper texture and sensor noise
-
-
-def polarity(gray: np.ndarray) -> bool:
-    """True if the ink is lighter than its background (chalk, white on black, an inverted scan).
-
-    Within any small window the background is the majority, so the window's mean sits nearer its
-    background end: for dark ink, max - mean < mean - min. Summed over all windows this is decided by
-    the ink; slow light changes (mean halfway) and the edges of a desk or a shadow (either way about as
-    often) cancel out. On bench/realsets.py's seed-0 sets (1,200 images, each also inverted) a 13 px
-    window on the work copy called none of the 1,200 dark-ink images light and missed 8 of the 600
-    inverted photos (0 of the sketches); wider windows let the sheet's corners in (3 photos wrong at 17)."""
-    k = _odd(max(3, min(13, min(gray.shape) // 3)))
-    kern = cv2.getStructuringElement(cv2.MORPH_RECT, (k, k))
-    mx, mn, mean = cv2.dilate(gray, kern), cv2.erode(gray, kern), cv2.blur(gray, (k, k))
-    # sum(max + min - 2 mean) without int overflow: (max - mean) - (mean - min), both saturating >= 0
-    up, down = cv2.subtract(mx, mean), cv2.subtract(mean, mn)
-    return float(cv2.sumElems(up)[0] - cv2.sumElems(down)[0]) > 0.2 * gray.size
-
-
-def normalise(g: np.ndarray, light: bool = False) -> Ink:
-    """Ink map of a work copy with dark ink (inverted already if `light`): 0 on the paper, 255 where
-    the ink is black, whatever the lighting."""
-    # paper level: a grey closing removes every dark mark narrower than k and keeps large regions
-    # (a desk around the sheet, a shadow) as they are, so those are not taken for ink
-    k = _odd(max(15, max(g.shape) // 10))
-    bg = cv2.morphologyEx(g, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    cum = _hist(bg)
-    p5, p50, p95 = _pct(cum, 5), _pct(cum, 50), _pct(cum, 95)
-    if p95 - p5 <= 12:  # even light (a sketch, a scan): one paper level, so big blobs of ink stay ink
-        paper, bgmap = max(p50, 1), None
-    else:
-        # where the local paper level is darker than this (a desk, deep shadow) nothing is read:
-        # divided by so little light, noise and texture would look like ink
-        paper, bgmap = max(1, int(0.3 * p95)), bg
-    ink = _ink_of(g, bgmap, paper)
-    icum = _hist(ink)
-    n_top = max(10.0, 5e-4 * ink.size)
-    strength = int(np.searchsorted(icum, icum[-1] - n_top)) / 255  # the n_top-th strongest ink pixel
-    # paper texture and sensor noise: the paper's ink values sit below the paper level's local maximum
-    # by about the noise (a desk or shadow may fill half the frame, so the median is the safe statistic)
-    noise = 2 * _pct(icum, 50) + 10
-    thresh = int(max(FIRST_FRAC * strength * 255, min(noise, 0.7 * strength * 255)))
-    return Ink(ink, light, bgmap, paper, strength, thresh, strength * p95, noise)
-
-
-def _ink_of(g: np.ndarray, bg: np.ndarray | None, paper: int) -> np.ndarray:
-    """255 * (paper - g) / paper, with bg the paper level per pixel (None: `paper` everywhere) and
-    nothing where bg is darker than `paper`."""
-    if bg is None:
-        return cv2.subtract(np.full_like(g, 255), cv2.divide(g, np.full_like(g, paper), scale=255))
-    out = cv2.subtract(np.full_like(g, 255), cv2.divide(g, cv2.max(bg, np.full_like(bg, paper)), scale=255))
-    out[bg < paper] = 0
-    return out
-
-
-Comp = tuple[int, int, int, int, int]  # x, y, w, h, area on the work copy
-
-
-def components(mask: np.ndarray) -> tuple[np.ndarray, list[Comp]]:
-    """Labels and (x, y, w, h, area) of the 8-connected components of a binary mask (label i+1 = comps[i])."""
-    # 16-bit labels (a work copy has far fewer than 65,536 components) take OpenCV's fast single-pass path
-    n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
-    return lab, [tuple(int(v) for v in stats[i, :5]) for i in range(1, n)]
-
-
-def border_contact(lab: np.ndarray, n: int, top: bool = True, bottom: bool = True) -> np.ndarray:
-    """(n + 1,) how many pixels of each label lie on the image border (top/bottom: whether the label
-    image's first/last row is the image's border, not the edge of a band cut from it)."""
-    rows = [lab[:, 0], lab[:, -1]] + ([lab[0]] if top else []) + ([lab[-1]] if bottom else [])
-    return np.bincount(np.concatenate(rows), minlength=n + 1)
-
-
-def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
-          contact: np.ndarray | None = None) -> tuple[list[int], int]:
-    """Pick the digits among the components: start from the largest and grow, in reading direction,
-    over components close to the box so far. Returns (indices used, stray marks ignored).
-
-    Marks that reach the image border (a desk around the sheet, its edge, a shadow's rim) and flat
-    streaks are not used to start from unless nothing else is there (strict: then nothing is found);
-    big marks at the border are never taken in, nor are specks. contact (from border_contact) tells a
-    digit that touches the border (a stroke's width of contact) from a wedge of desk lying along it."""
-    H, W = hw
-
-    def edge(c: Comp) -> bool:
-        x, y, w, h, _ = c
-        return x == 0 or y == 0 or x + w == W or y + h == H
-
-    def big_edge(i: int) -> bool:  # lies along the border and spans half the image: a desk, not a digit
-        x, y, w, h, _ = comps[i]
-        along = contact is None or contact[i + 1] > 0.25 * max(w, h)
-        return edge(comps[i]) and (w > 0.5 * W or h > 0.5 * H) and along
-
-    live = [i for i, c in enumerate(comps) if c[4] >= MIN_SPECK]
-    if not live:
-        return [], 0
-    # a seed is not at the border, not a flat streak (a shadow's rim, a ruled line, the sheet's edge), not a dot
-    seeds = [i for i in live if not edge(comps[i]) and comps[i][2] <= 3 * comps[i][3] and comps[i][3] >= MIN_SEED_H]
-    seeds = seeds or ([] if strict else live)
-    if not seeds:
-        return [], 0
-    seed = max(seeds, key=lambda i: comps[i][4])
-    x, y, w, h, area = comps[seed]
-    live = [i for i in live if comps[i][4] >= SPECK_FRAC * area]
-    box = [x, y, x + w, y + h]
-    used = {seed}
-    grew = True
-    while grew:
-        grew = False
-        bh = box[3] - box[1]
-        for i in live:
-            if i in used:
-                continue
-            x, y, w, h, _ = comps[i]
-            if (h > 2.5 * bh and w > 2.5 * bh) or big_edge(i):  # not a digit next to these
-                continue
-            if edge(comps[i]) and (comps[i][4] > 1.5 * area or h > 1.5 * bh or w > 1.5 * bh or (
-                    comps[i][4] > 0.45 * w * h if contact is None else contact[i + 1] > 0.6 * max(w, h))):
-                continue  # a desk corner or sheet edge beside the digits, not a digit cut by the border
-            gx = max(0, x - box[2], box[0] - (x + w))
-            gy = max(0, y - box[3], box[1] - (y + h))
-            overlap = min(box[3], y + h) - max(box[1], y)  # vertical overlap, px
-            if gx <= 1.2 * bh and gy <= 0.35 * bh and (overlap > 0.3 * min(h, bh) or gx == 0):
-                box = [min(box[0], x), min(box[1], y), max(box[2], x + w), max(box[3], y + h)]
-                used.add(i)
-                grew = True
-    return sorted(used), sum(1 for i in live if i not in used and not big_edge(i))
-
-
-def is_dot(lab: np.ndarray, comps: list[Comp], used: list[int]) -> bool:
-    """True if the digits found are one round, solid mark (area over convex-hull area >= DOT_SOLIDITY)."""
-    if len(used) != 1:
-        return False
-    x, y, w, h, area = comps[used[0]]
-    if not 0.5 <= w / h <= 2:
-        return False
-    hull = cv2.convexHull(cv2.findNonZero((lab[y:y + h, x:x + w] == used[0] + 1).astype(np.uint8)))
-    # the hull runs through pixel centres: half its perimeter (+1) more makes it comparable with a pixel count
-    return area >= DOT_SOLIDITY * (cv2.contourArea(hull) + cv2.arcLength(hull, True) / 2 + 1)
-
-
-def _box(comps: list[Comp], used: list[int]) -> tuple[int, int, int, int]:
-    return (min(comps[i][0] for i in used), min(comps[i][1] for i in used),
-            max(comps[i][0] + comps[i][2] for i in used), max(comps[i][1] + comps[i][3] for i in used))
-
-
-def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
-    """Threshold the ink map and group its components into the digits: (labels, components, indices of
-    the digits' components, stray marks ignored, threshold used).
-
-    The first threshold follows the strongest ink anywhere, which may be a desk's edge or a heavy
-    mark rather than the digits: thin, faint or blurred digits then break into pieces. So the digits
-    found are looked at again, in their own band of rows, with a threshold from their own strength."""
-    lab, comps = components(cv2.threshold(ink.ink, ink.thresh, 255, cv2.THRESH_BINARY)[1])
-    contact = border_contact(lab, len(comps))
-    used, stray = group(comps, ink.ink.shape, strict=True, contact=contact)
-    if not used:  # only marks at the border or streaks: the digits may be far fainter, look lower
-        low = max(ink.noise, int(0.25 * 255 * ink.strength))
-        lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
-        used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
-        if used2:
-            return lab2, comps2, used2, stray2, low
-        used, stray = group(comps, ink.ink.shape, contact=contact)
-    if not used:
-        return lab, comps, used, stray, ink.thresh
-    x0, y0, x1, y1 = _box(comps, used)
-    sel = np.zeros(len(comps) + 1, np.uint8)
-    sel[[i + 1 for i in used]] = 1
-    own = float(np.percentile(ink.ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]] > 0], 90))  # the digits' strength
-    t2 = max(ink.noise, int(SECOND_FRAC * own))
-    if t2 >= ink.thresh:
-        return lab, comps, used, stray, ink.thresh
-    H = ink.ink.shape[0]
-    pad = max(y1 - y0, H // 10)  # the digits' rows and more: what was found may be a piece of a digit
-    b0, b1 = max(0, y0 - pad), min(H, y1 + pad)
-    lab2, comps2 = components(cv2.threshold(ink.ink[b0:b1], t2, 255, cv2.THRESH_BINARY)[1])
-    contact2 = border_contact(lab2, len(comps2), top=b0 == 0, bottom=b1 == H)
-    comps2 = [(x, y + b0, w, h, a) for x, y, w, h, a in comps2]
-    used2, stray2 = group(comps2, ink.ink.shape, contact=contact2)
-    if not used2:
-        return lab, comps, used, stray, ink.thresh
-    full = np.zeros_like(lab)
-    full[b0:b1] = lab2
-    return full, comps2, used2, stray2, t2
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -475,10 +258,10 @@ def match_stroke(canvas: np.ndarray, ink_h: float) -> np.ndarray:
     lo, hi = STROKE_RANGE[0] * ink_h, STROKE_RANGE[1] * ink_h
     target = STROKE_FRAC * ink_h
     if width < lo:
-        k = _odd(target - width + 1)
+        k = odd(target - width + 1)
         return cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     if width > hi:
-        k = _odd(min(width - target, width - 3) + 1)
+        k = odd(min(width - target, width - 3) + 1)
         if k >= 3:
             return cv2.erode(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
     return canvas
@@ -530,7 +313,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
         st["binary"] = binary
     canvas = np.zeros((H, W), np.float32)
     if used:
-        bx0, by0, bx1, by1 = _box(comps, used)
+        bx0, by0, bx1, by1 = ink_box(comps, used)
     if not used or (by1 - by0) * n < MIN_INK_PX or is_dot(lab, comps, used):
         msg = ("no digits found: the image looks blank" if blank else
                "no digits found: only specks, no strokes" if not used else
@@ -557,7 +340,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
         sl = (slice(ry0 + by0 * n, ry0 + by1 * n), slice(rx0 + bx0 * n, rx0 + bx1 * n))
         g = grayscale(src[sl])
         bg = None if ink.bg is None else cv2.resize(ink.bg[by0:by1, bx0:bx1], g.shape[::-1], interpolation=cv2.INTER_LINEAR)
-        cut = cv2.min(_ink_of(g, bg, ink.paper), cv2.resize(keep, g.shape[::-1], interpolation=cv2.INTER_NEAREST))
+        cut = cv2.min(ink_of(g, bg, ink.paper), cv2.resize(keep, g.shape[::-1], interpolation=cv2.INTER_NEAREST))
     # soft ink: nothing below half the threshold (paper), full strength from a little above it
     lo, hi = 0.5 * thresh, max(0.5 * thresh + 1, min(0.85 * ink.strength * 255, 1.5 * thresh))
     soft = cv2.convertScaleAbs(cv2.subtract(cut, np.full_like(cut, int(lo))), alpha=255 / (hi - int(lo)))

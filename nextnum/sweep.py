@@ -98,9 +98,13 @@ def write(rows: list[dict[str, Any]], out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(6.5, 4))
-    for r in rows:
+    span = max(r["parameters"] for r in rows) - min(r["parameters"] for r in rows) or 1
+    for i, r in enumerate(rows):
         ax.scatter(r["parameters"], r["sequence_accuracy"], s=20 + 8 * r["latency_ms"])
-        ax.annotate(r["variant"], (r["parameters"], r["sequence_accuracy"]), fontsize=7, xytext=(3, 3),
+        # labels of points that (nearly) coincide are stacked instead of printed over each other
+        near = sum(abs(q["parameters"] - r["parameters"]) < 0.05 * span
+                   and abs(q["sequence_accuracy"] - r["sequence_accuracy"]) < 0.03 for q in rows[:i])
+        ax.annotate(r["variant"], (r["parameters"], r["sequence_accuracy"]), fontsize=7, xytext=(3, 3 - 9 * near),
                     textcoords="offset points")
     ax.set_xlabel("parameters")
     ax.set_ylabel("sequence accuracy (t10k canvases)")

@@ -29,7 +29,7 @@ from safetensors.torch import load_file, save_file
 
 from . import checkpoint
 from .config import BOS, PAD, Config
-from .data import DigitBank, fixed_batches, load_mnist, render, token_masks
+from .data import DigitBank, fixed_batches, load_mnist, render, token_masks, with_fonts
 from .evaluate import predict_batches, score
 from .model import NextNum, adapt_positions
 
@@ -147,6 +147,11 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         if bank is None:
             bank = load_mnist(data_root, train=True, download=download)
         train_bank, val_bank = bank.split(min(cfg.data.val_holdout, len(bank) // 5))
+        n_handwritten = len(train_bank)
+        train_bank, fonts = with_fonts(train_bank, cfg.data)  # training digits only
+        if fonts:
+            log.info("%d training digits: %d handwritten, %d from %d fonts", len(train_bank), n_handwritten,
+                     len(train_bank) - n_handwritten, len(fonts))
         hw = (cfg.model.img_h, cfg.model.img_w)
         val = fixed_batches(val_bank, tc.val_samples, cfg.data, hw, seed=tc.seed + 1)[rank::world]
 
@@ -270,6 +275,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             validate()
         metrics = _metrics(model, step, t0, best, history, status)
         metrics["processes"] = world
+        if fonts:
+            metrics["fonts"] = [f.name for f in fonts]
         if init is not None:  # where the weights came from, with that run's own record (and its ancestors')
             metrics["init"] = str(init)
             metrics["init_metrics"] = init_metrics

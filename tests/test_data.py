@@ -90,3 +90,47 @@ def test_blank_digits_are_dropped():
     bank = DigitBank.from_arrays(imgs, np.array([4, 1, 7]))
     assert bank.labels.tolist() == [1]
     assert bank.boxes.tolist() == [[5.0, 20.0, 10.0, 14.0]]
+
+
+SYSTEM_FONTS = ["/usr/share/fonts/**/DejaVuSans*.ttf", "/usr/share/fonts/**/*.ttf"]
+
+
+def test_font_patterns_that_match_nothing_name_the_fix(tmp_path):
+    from nextnum.data import font_files
+    assert font_files([]) == []
+    with pytest.raises(FileNotFoundError, match="no font files match.*apt-get install"):
+        font_files([str(tmp_path / "*.ttf")])
+
+
+def test_font_digits_join_training_digits_at_the_configured_share(bank):
+    from nextnum.data import font_files, render_font_digits, with_fonts
+    try:
+        files = font_files(SYSTEM_FONTS)[:3]
+    except FileNotFoundError:
+        pytest.skip("no TrueType fonts installed")
+    fonts = render_font_digits(files)
+    assert len(fonts) == 10 * len(files) and fonts.labels.tolist() == list(range(10)) * len(files)
+    assert fonts.images.shape[1:] == (28, 28)
+    # drawn like MNIST: the glyph's longer side is 20 px, centred
+    h, w = fonts.boxes[:, 1] - fonts.boxes[:, 0], fonts.boxes[:, 3] - fonts.boxes[:, 2]
+    assert (torch.maximum(h, w) >= 19).all() and (torch.maximum(h, w) <= 21).all()
+    assert (h > w).float().mean() > 0.8  # digits are taller than wide
+    # a "1" is narrower than an "8" in every font
+    assert (w[1::10] < w[8::10]).all()
+    cfg = DataConfig(fonts=[str(f) for f in files], font_share=0.25)
+    mixed, used = with_fonts(bank, cfg)
+    assert used == files
+    assert torch.equal(mixed.images[:len(bank)], bank.images)  # the handwriting comes first, untouched
+    share = (len(mixed) - len(bank)) / len(mixed)
+    assert abs(share - 0.25) < 0.05, share
+    same, none = with_fonts(bank, DataConfig())
+    assert same is bank and none == []
+    # and the generator draws them: canvases from a font-only bank carry their labels
+    b = draw(fonts, 50, 0)
+    assert b.images.amax() > 0.5 and set(b.texts[0]) <= set("0123456789")
+
+
+def test_font_share_out_of_range_is_refused():
+    from nextnum.config import Config
+    with pytest.raises(ValueError, match="font_share"):
+        Config.from_dict({"data": {"font_share": 1.0}})

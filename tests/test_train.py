@@ -105,3 +105,18 @@ def test_train_puts_the_thread_count_back(tmp_path):
     cfg.train.threads = 2 if before == 1 else 1
     train(cfg, tmp_path, bank=load_fixture())
     assert torch.get_num_threads() == before
+
+
+def test_training_with_fonts_records_them(tmp_path):
+    from nextnum.data import font_files
+    try:
+        files = font_files(["/usr/share/fonts/**/*.ttf"])[:2]
+    except FileNotFoundError:
+        pytest.skip("no TrueType fonts installed")
+    cfg = Config.load(SMOKE)
+    cfg.train.steps, cfg.train.eval_every = 2, 2
+    cfg.data.fonts = [str(f) for f in files]
+    m = train(cfg, tmp_path, bank=load_fixture())
+    assert m["fonts"] == [f.name for f in files]
+    assert "from 2 fonts" in (tmp_path / "train.log").read_text()
+    assert json.loads((tmp_path / "config.json").read_text())["data"]["fonts"] == cfg.data.fonts
