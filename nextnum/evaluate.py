@@ -2,6 +2,7 @@
 
     python -m nextnum.evaluate --data ../shared/data --samples 2000 --seed 0 --json
     python -m nextnum.evaluate --images DIR --json      # DIR/labels.json: {"file": "4072", ...}
+    python -m nextnum.evaluate --data-config configs/clean.json --json   # other canvas complexity
 
 The last line printed with --json is one JSON object.
 """
@@ -17,6 +18,7 @@ from typing import Any
 
 import torch
 
+from .config import Config
 from .data import Batch, fixed_batches, load_mnist
 from .model import NextNum
 
@@ -91,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--images", default=None, help="evaluate a folder of images with labels.json instead")
     ap.add_argument("--samples", type=int, default=2000, help="synthetic canvases to score")
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
+    ap.add_argument("--data-config", default=None,
+                    help="JSON config whose 'data' section (canvas complexity) replaces the checkpoint's own")
     add_load_args(ap)
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
@@ -100,6 +104,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a clear message, not a traceback, for a bad --checkpoint
         print(f"error: {e}", file=sys.stderr)
         return 2
+    data_cfg = pred.config.data
+    if args.data_config:
+        try:
+            data_cfg = Config.load(args.data_config).data
+            Config(model=pred.config.model, data=data_cfg)  # lengths must suit the model
+        except (FileNotFoundError, ValueError) as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     t0 = time.perf_counter()
     try:
         if args.images:
@@ -108,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
                 for r in rows:
                     print(f"{'ok ' if r['pred'] == r['true'] else 'BAD'} {r['file']}: {r['pred'] or '(none)'} (true {r['true']})")
         else:
-            res = evaluate_synthetic(pred.model, args.data, args.samples, args.seed, pred.config.data, args.device)
+            res = evaluate_synthetic(pred.model, args.data, args.samples, args.seed, data_cfg, args.device)
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -118,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
         res["images"] = str(args.images)
     else:
         res["seed"] = args.seed
+        res["data_config"] = args.data_config or "the checkpoint's own (its training augmentation)"
     if not args.json:
         print(_table(res))
         print(f"parameters {res['parameters']:,}  checkpoint {res['checkpoint']}")

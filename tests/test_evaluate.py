@@ -72,3 +72,38 @@ def test_evaluate_images_rejects_a_bad_labels_file(tmp_path, labels, error):
         (tmp_path / "labels.json").write_text(labels)
     with pytest.raises(error, match="labels.json"):
         evaluate_images(FakePredictor({}), tmp_path)
+
+
+def fake_mnist(root: Path) -> Path:
+    """The committed digit sample written as torchvision's raw MNIST files (both splits), so the
+    synthetic evaluation runs end to end without ../shared."""
+    import numpy as np
+    with np.load(Path(__file__).parent / "fixtures" / "mnist_sample.npz") as f:
+        images, labels = f["images"].astype(np.uint8), f["labels"].astype(np.uint8)
+    raw = root / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for split in ("train", "t10k"):
+        n = len(images)
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(
+            np.array([2051, n, 28, 28], ">i4").tobytes() + images.tobytes())
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(np.array([2049, n], ">i4").tobytes() + labels.tobytes())
+    return root
+
+
+def test_synthetic_evaluation_cli_with_another_canvas_complexity(tmp_path, capsys):
+    from nextnum.evaluate import main
+    root = fake_mnist(tmp_path / "data")
+    ROOT = SMOKE.parent.parent
+    outs = {}
+    for extra in ([], ["--data-config", str(ROOT / "configs" / "clean.json")]):
+        assert main(["--data", str(root), "--samples", "24", "--seed", "3", "--json"] + extra) == 0
+        res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert res["samples"] == 24 and sum(res["by_length_count"].values()) == 24
+        assert 0 <= res["sequence_accuracy"] <= res["digit_accuracy"] <= 1
+        outs[bool(extra)] = res
+    assert outs[True]["data_config"].endswith("clean.json")
+    assert "own" in outs[False]["data_config"]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": {"max_len": 9}}')
+    assert main(["--data", str(root), "--samples", "4", "--data-config", str(bad)]) == 2
+    assert "max_len" in capsys.readouterr().err
