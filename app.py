@@ -41,7 +41,7 @@ from nextnum.preprocess import ImageError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
-CONFIGS = {p.stem: p for p in sorted((ROOT / "configs").glob("*.json"))}
+CONFIGS = ui.training_configs(ROOT / "configs")  # the Train tab's choices
 HEAVY_EVERY = 4  # webcam: attention maps and the per-digit gallery on every 4th frame only
 STREAM_SECONDS = float(os.environ.get("NEXTNUM_STREAM_SECONDS", "30"))  # a webcam session holds a worker this long
 STREAMS = int(os.environ.get("NEXTNUM_STREAMS", "4"))  # webcam sessions served at once; more wait their turn

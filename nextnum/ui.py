@@ -34,6 +34,20 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")  # checkpoint names: 
 
 # ---------------------------------------------------------------- checkpoints
 
+def training_configs(folder: Path) -> dict[str, Path]:
+    """name -> file of the configs in `folder` that describe a model to train (a 'model' section): not
+    the sweep's grid, nor data-only settings such as configs/clean.json (an evaluation complexity)."""
+    out = {}
+    for p in sorted(Path(folder).glob("*.json")):
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(d, dict) and isinstance(d.get("model"), dict):
+            out[p.stem] = p
+    return out
+
+
 def is_checkpoint(path: Path) -> bool:
     return path.is_dir() and (path / checkpoint.WEIGHTS).is_file() and (path / checkpoint.CONFIG).is_file()
 

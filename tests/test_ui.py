@@ -19,3 +19,14 @@ def test_model_card_without_lineage_or_model():
     p.metrics = {k: v for k, v in p.metrics.items() if k not in ("init", "init_metrics")}
     assert "started from" not in ui.model_card(p, "x")[0]
     assert "No model loaded" in ui.model_card(None, "x")[0]
+
+
+def test_train_tab_offers_only_configs_that_describe_a_model(tmp_path):
+    from pathlib import Path
+    names = ui.training_configs(Path(__file__).resolve().parent.parent / "configs")
+    assert {"default", "fine", "fonts", "seed", "smoke"} <= set(names)
+    assert "sweep" not in names and "clean" not in names  # a sweep grid; evaluation-only data settings
+    (tmp_path / "broken.json").write_text("{not json")
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "ok.json").write_text('{"model": {}}')
+    assert list(ui.training_configs(tmp_path)) == ["ok"]
