@@ -31,14 +31,19 @@ def lineage(metrics: dict[str, Any]) -> dict[str, Any]:
     parent = metrics.get("init_metrics")
     if not parent or not parent.get("history"):
         return metrics
+    # the weights handed on are the parent's best validation checkpoint, not its last step
+    best_local = max(parent["history"], key=lambda h: h["val_seq_acc"])["step"]
+    own_steps = parent["steps"]
     parent = lineage(parent)
+    from_step = parent["steps"] - own_steps + best_local
     last = parent["history"][-1]
     moved = [{**h, "step": h["step"] + parent["steps"], "elapsed_s": round(h["elapsed_s"] + parent["train_seconds"], 1),
               "samples_seen": (h.get("samples_seen") or 0) + (last.get("samples_seen") or 0)} for h in metrics["history"]]
     return {**metrics, "history": parent["history"] + moved, "steps": parent["steps"] + metrics["steps"],
             "train_seconds": round(parent["train_seconds"] + metrics["train_seconds"], 1),
             "best_val_seq_acc": max(parent["best_val_seq_acc"], metrics["best_val_seq_acc"]),
-            "stage_starts": parent.get("stage_starts", []) + [{"step": parent["steps"], "seconds": parent["train_seconds"]}]}
+            "stage_starts": parent.get("stage_starts", []) + [{"step": parent["steps"], "seconds": parent["train_seconds"],
+                                                               "from_step": from_step}]}
 
 
 def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -48,7 +53,7 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
     for t in THRESHOLDS:
         hit = next((h for h in hist if h["val_seq_acc"] >= t), None)
         res[f"to_{int(t * 100)}"] = None if hit is None else {"step": hit["step"], "seconds": hit["elapsed_s"]}
-    res["fine_tuned_from_steps"] = [st["step"] for st in metrics.get("stage_starts", [])]
+    res["fine_tuned_from_steps"] = [st.get("from_step", st["step"]) for st in metrics.get("stage_starts", [])]
     last = hist[-1]
     res["samples_per_s"] = round(last["samples_seen"] / max(last["elapsed_s"], 1e-9), 1) if last.get("samples_seen") else None
     return res
@@ -63,14 +68,17 @@ def plot(metrics: dict[str, Any], path: Path) -> None:
     ax.plot([h["elapsed_s"] / 60 for h in hist], [h["val_seq_acc"] for h in hist], "o-", ms=3)
     for st in metrics.get("stage_starts", []):  # where a fine-tuning run took over (--init)
         ax.axvline(st["seconds"] / 60, color="tab:orange", lw=0.8)
-        ax.annotate(f"fine-tuning from step {st['step']:,}", (st["seconds"] / 60, 0.05), fontsize=7, xytext=(3, 0),
+        ax.annotate(f"fine-tuning the weights of step {st.get('from_step', st['step']):,}", (st["seconds"] / 60, 0.05),
+                    fontsize=7, xytext=(3, 0), rotation=90,
                     textcoords="offset points", color="tab:orange")
     for t in THRESHOLDS:
         ax.axhline(t, color="grey", lw=0.6, ls="--")
     ax.set_xlabel("wall time (min)")
     ax.set_ylabel("validation sequence accuracy")
     ax.set_ylim(0, 1)
-    ax.set_title(f"{metrics['parameters']:,} params, {metrics.get('threads', '?')} threads", fontsize=9)
+    procs = metrics.get("processes", 1)
+    run = f"{metrics.get('threads', '?')} thread(s)" + (f" x {procs} processes" if procs > 1 else "")
+    ax.set_title(f"{metrics['parameters']:,} params; last stage: {run}", fontsize=9)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 

@@ -29,18 +29,21 @@ def score(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
     A digit counts as right when the prediction has the same digit at the same position, so a
     reading that drops or adds a digit loses the digits after it.
     """
-    n = seq = dig = ndig = 0
+    n = seq = dig = ndig = wrong_len = 0
     by: dict[str, list[int]] = {}
     for pred, true in pairs:
         ok = pred == true
         n, seq = n + 1, seq + ok
+        wrong_len += len(pred) != len(true)
         dig += sum(a == b for a, b in zip(pred, true))
         ndig += len(true)
         b = by.setdefault(str(len(true)), [0, 0])
         b[0], b[1] = b[0] + ok, b[1] + 1
     return {"sequence_accuracy": seq / max(n, 1), "digit_accuracy": dig / max(ndig, 1),
             "by_length": {k: v[0] / v[1] for k, v in sorted(by.items())},
-            "by_length_count": {k: v[1] for k, v in sorted(by.items())}, "samples": n}
+            "by_length_count": {k: v[1] for k, v in sorted(by.items())}, "samples": n,
+            # misread numbers: a digit dropped or added, or the right length with some digit wrong
+            "errors": {"wrong_length": wrong_len, "wrong_digit": n - seq - wrong_len}}
 
 
 @torch.inference_mode()
@@ -83,6 +86,9 @@ def _table(res: dict[str, Any]) -> str:
     for k, v in res["by_length"].items():
         lines.append(f"{k:>8} {res['by_length_count'][k]:>8} {v:>8.2%}")
     lines.append(f"{'all':>8} {res['samples']:>8} {res['sequence_accuracy']:>8.2%}   digit acc {res['digit_accuracy']:.2%}")
+    e = res["errors"]
+    lines.append(f"misread {e['wrong_length'] + e['wrong_digit']}: {e['wrong_length']} with a digit dropped or added, "
+                 f"{e['wrong_digit']} of the right length with a wrong digit")
     return "\n".join(lines)
 
 

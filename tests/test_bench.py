@@ -77,14 +77,20 @@ def test_train_speed_runs_and_chains_a_fine_tuned_run(tmp_path):
     finally:
         sys.path.remove(str(ROOT / "bench"))
     parent = {"steps": 100, "train_seconds": 60.0, "best_val_seq_acc": 0.5,
-              "history": [{"step": 100, "elapsed_s": 60.0, "val_seq_acc": 0.5, "samples_seen": 6400}]}
+              "history": [{"step": 60, "elapsed_s": 40.0, "val_seq_acc": 0.5, "samples_seen": 3840},
+                          {"step": 100, "elapsed_s": 60.0, "val_seq_acc": 0.4, "samples_seen": 6400}]}
     child = {"steps": 50, "train_seconds": 30.0, "best_val_seq_acc": 0.7, "init_metrics": parent,
              "history": [{"step": 50, "elapsed_s": 30.0, "val_seq_acc": 0.7, "samples_seen": 3200}]}
     whole = lineage(child)
-    assert [h["step"] for h in whole["history"]] == [100, 150]
-    assert [h["elapsed_s"] for h in whole["history"]] == [60.0, 90.0]
+    assert [h["step"] for h in whole["history"]] == [60, 100, 150]
+    assert [h["elapsed_s"] for h in whole["history"]] == [40.0, 60.0, 90.0]
     assert whole["history"][-1]["samples_seen"] == 9600 and whole["train_seconds"] == 90.0
-    assert whole["stage_starts"] == [{"step": 100, "seconds": 60.0}] and whole["best_val_seq_acc"] == 0.7
+    # the child started from the parent's best checkpoint (step 60), after the parent's 100 steps of time
+    assert whole["stage_starts"] == [{"step": 100, "seconds": 60.0, "from_step": 60}]
+    assert whole["best_val_seq_acc"] == 0.7
+    grandchild = {"steps": 10, "train_seconds": 5.0, "best_val_seq_acc": 0.8, "init_metrics": child,
+                  "history": [{"step": 10, "elapsed_s": 5.0, "val_seq_acc": 0.8, "samples_seen": 640}]}
+    assert [st["from_step"] for st in lineage(grandchild)["stage_starts"]] == [60, 150]
     assert lineage(parent) is parent
 
 

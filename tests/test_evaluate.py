@@ -29,6 +29,7 @@ def test_score_exact_figures():
     assert res["by_length"] == pytest.approx({"1": 0.0, "2": 1 / 3, "3": 1.0, "5": 0.0})
     assert res["by_length_count"] == {"1": 2, "2": 3, "3": 1, "5": 1}
     assert list(res["by_length"]) == ["1", "2", "3", "5"]
+    assert res["errors"] == {"wrong_length": 4, "wrong_digit": 1}
 
 
 def test_score_perfect_and_empty():

@@ -125,12 +125,23 @@ def test_load_refuses_a_missing_checkpoint(tmp_path):
         Predictor.load(tmp_path / "nope")
 
 
-@pytest.mark.xfail(strict=True, reason="known weakness of the shipped model: after a thin '1' followed by a wide gap "
-                   "it may stop (end of number at p~0.5) instead of reading the next digit; see README, Known limits")
-def test_shipped_model_reads_a_thin_one_and_a_far_seven():
+def thin_one_far_seven() -> np.ndarray:
     img = np.zeros((300, 900, 4), np.uint8)  # a sketchpad layer: transparent, black ink
     ink = (0, 0, 0, 255)
     cv2.line(img, (378, 60), (378, 240), ink, 14, cv2.LINE_AA)  # 1
     cv2.line(img, (468, 66), (576, 66), ink, 14, cv2.LINE_AA)  # 7, its bar starting 90 px (0.5 heights) right
     cv2.line(img, (576, 66), (504, 240), ink, 14, cv2.LINE_AA)
-    assert Predictor.load().predict(img, explain=False).text == "17"
+    return img
+
+
+def test_shipped_model_reads_a_thin_one_and_a_far_seven():
+    """The stage-2 model read this "1" (stopping at p~0.5): a regression that stage 3 fixed; kept as a guard."""
+    assert Predictor.load().predict(thin_one_far_seven(), explain=False).text == "17"
+
+
+@pytest.mark.xfail(strict=True, reason="known weakness of the shipped model: it reads this 7 while about half of its "
+                   "attention stays on the thin 1 before it; see README, Known limits")
+def test_shipped_model_looks_at_the_far_seven_it_reads():
+    pred = Predictor.load().predict(thin_one_far_seven())
+    heat = pred.attention.heat[1]  # the second digit's map over the original image
+    assert pred.text == "17" and heat[:, 423:].sum() / heat.sum() > 0.9  # right of the gap's middle
