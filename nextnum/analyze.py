@@ -6,7 +6,10 @@ For each decoding step k that reads a digit, per decoder layer and head (and the
 - mass: share of the cross-attention that falls inside the true k-th digit's box;
 - hit: the most-attended token lies in that box;
 - order: the attention centre moves left to right from one digit to the next.
-Writes analysis.json and figures (mass per layer x head, attention centre vs digit centre).
+And where the readings fail: accuracy by how close the digits sit (the smallest gap between
+neighbours, in digit heights; below 0 they overlap) and by digit height in canvas pixels.
+Writes analysis.json and figures (mass per layer x head, attention centre vs digit centre,
+accuracy by layout, a sheet of misread canvases).
 """
 from __future__ import annotations
 
@@ -32,10 +35,11 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
     mass_sum = torch.zeros(L + 1, H + 1)
     hit_sum = torch.zeros(L + 1, H + 1)
     n_steps = ordered = n_seq = correct = 0
-    centres, truths = [], []
+    centres, truths, preds = [], [], []
     for b in batches:
         gen = model.generate(b.images, return_attn=True)
         pred = gen.texts()
+        preds += pred
         masks = token_masks(b, mcfg)  # (B, K, N)
         cross = gen.cross_attn  # (B, S, L, H, N)
         S = cross.shape[1]
@@ -65,7 +69,46 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
             "steps": n_steps, "mass_in_box": mass.tolist(), "top_token_in_box": hit.tolist(),
             "mass_in_box_mean": float(mass[-1, -1]), "top_token_in_box_mean": float(hit[-1, -1]),
             "left_to_right": ordered / max(n_seq, 1), "centre_error_px": float(np.mean(np.abs(np.array(centres) - np.array(truths)))) if centres else None,
-            "layers": L, "heads": H, "_centres": centres, "_truths": truths}
+            "layers": L, "heads": H, "_centres": centres, "_truths": truths, "_preds": preds}
+
+
+GAP_BINS = (("overlapping (< -0.1)", -0.1), ("overlapping (-0.1..0)", 0.0), ("touching (0..0.1)", 0.1),
+            ("close (0.1..0.3)", 0.3), ("apart (>= 0.3)", float("inf")))
+HEIGHT_BINS = (("< 25 px", 25.0), ("25-30 px", 30.0), ("30-40 px", 40.0), ("40-50 px", 50.0), (">= 50 px", float("inf")))
+
+
+def layout(b: Batch) -> tuple[list[float | None], list[float]]:
+    """Per canvas: the smallest horizontal gap between neighbouring digits in units of their mean
+    height (None for one digit; < 0 when boxes overlap), and the mean digit height in pixels."""
+    gaps, heights = [], []
+    for box, n in zip(b.boxes, b.lengths.tolist()):
+        bx = box[:n]
+        h = float((bx[:, 1] - bx[:, 0]).mean())
+        heights.append(h)
+        gaps.append(float(((bx[1:, 2] - bx[:-1, 3]) / h).min()) if n > 1 else None)
+    return gaps, heights
+
+
+def accuracy_by_layout(batches: list[Batch], preds: list[str]) -> dict[str, dict[str, list[float]]]:
+    """Pure: {"by_gap": {bin: [accuracy, count]}, "by_height": {...}} for predictions in batch order.
+    by_gap counts multi-digit canvases only."""
+    rows = []
+    for b in batches:
+        gaps, heights = layout(b)
+        rows += zip(gaps, heights, b.texts)
+    if len(rows) != len(preds):
+        raise ValueError(f"{len(preds)} predictions for {len(rows)} canvases")
+
+    def binned(bins, values):
+        tally = {name: [0, 0] for name, _ in bins}
+        for v, ok in values:
+            name = next(name for name, hi in bins if v < hi)
+            tally[name][0] += ok
+            tally[name][1] += 1
+        return {k: [a / n if n else None, n] for k, (a, n) in tally.items()}
+    right = [p == t for p, (_, _, t) in zip(preds, rows)]
+    return {"by_gap": binned(GAP_BINS, [(g, ok) for (g, _, _), ok in zip(rows, right) if g is not None]),
+            "by_height": binned(HEIGHT_BINS, [(h, ok) for (_, h, _), ok in zip(rows, right)])}
 
 
 def figures(stats: dict[str, Any], out: Path) -> list[Path]:
@@ -100,6 +143,46 @@ def figures(stats: dict[str, Any], out: Path) -> list[Path]:
     return [p1, p2]
 
 
+def error_figures(layout_acc: dict[str, Any], batches: list[Batch], preds: list[str], out: Path,
+                  most: int = 24) -> list[Path]:
+    """Accuracy by layout as bars, and a sheet of up to `most` misread canvases ("read X, is Y")."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    out.mkdir(parents=True, exist_ok=True)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
+    for ax, key, title in ((axes[0], "by_gap", "smallest gap between neighbours (digit heights)"),
+                           (axes[1], "by_height", "digit height on the 84x168 canvas")):
+        names = list(layout_acc[key])
+        acc = [layout_acc[key][k][0] or 0.0 for k in names]
+        bars = ax.bar(range(len(names)), acc, color="tab:blue")
+        for bar, k in zip(bars, names):
+            a, n = layout_acc[key][k]
+            ax.text(bar.get_x() + bar.get_width() / 2, 0.02, f"{a:.1%}\nn={n}" if n else "n=0",
+                    ha="center", va="bottom", color="w", fontsize=8)
+        ax.set_xticks(range(len(names)), [k.replace(" (", "\n(") for k in names], fontsize=7)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("sequence accuracy")
+        ax.set_title(title, fontsize=10)
+    p1 = out / "accuracy_by_layout.png"
+    fig.savefig(p1, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    canvases = [(img, t) for b in batches for img, t in zip(b.images, b.texts)]
+    wrong = [(img, p, t) for (img, t), p in zip(canvases, preds) if p != t][:most]
+    cols = 4
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 2.6, rows * 1.55), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (img, p, t) in zip(axes.flat, wrong):
+        ax.imshow(img[0].numpy(), cmap="gray_r", vmin=0, vmax=1)
+        ax.set_title(f"read {p or '-'}, is {t}", fontsize=8, color="tab:red")
+    p2 = out / "misread.png"
+    fig.savefig(p2, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return [p1, p2]
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m nextnum.analyze", description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
@@ -119,8 +202,9 @@ def main(argv: list[str] | None = None) -> int:
     batches = fixed_batches(bank, args.samples, cfg.data, (cfg.model.img_h, cfg.model.img_w), args.seed)
     stats = attention_stats(model, batches)
     out = Path(args.out)
-    paths = figures(stats, out)
-    public = {k: v for k, v in stats.items() if not k.startswith("_")}
+    layout_acc = accuracy_by_layout(batches, stats["_preds"])
+    paths = figures(stats, out) + error_figures(layout_acc, batches, stats["_preds"], out)
+    public = {k: v for k, v in stats.items() if not k.startswith("_")} | layout_acc
     public["figures"] = [str(p) for p in paths]
     (out / "analysis.json").write_text(json.dumps(public, indent=2) + "\n")
     if args.json:
@@ -130,7 +214,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"attention mass inside the digit being read (layer/head mean): {public['mass_in_box_mean']:.3f}")
         print(f"most-attended token inside that digit: {public['top_token_in_box_mean']:.3f}")
         print(f"attention centre moves left to right: {public['left_to_right']:.3f} of multi-digit readings")
-        print(f"mean |centre - digit centre|: {public['centre_error_px']:.1f} px;  figures in {out}")
+        print(f"mean |centre - digit centre|: {public['centre_error_px']:.1f} px")
+        for key, title in (("by_gap", "smallest gap between neighbours"), ("by_height", "digit height")):
+            print(f"sequence accuracy by {title}:")
+            for name, (acc, n) in public[key].items():
+                print(f"  {name:<22} {'-' if acc is None else f'{acc:.3f}':>6}  ({n} canvases)")
+        print(f"figures in {out}")
     return 0
 
 

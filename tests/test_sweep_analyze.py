@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from nextnum.analyze import attention_stats, figures
+from nextnum.analyze import accuracy_by_layout, attention_stats, error_figures, figures, layout
 from nextnum.config import Config
-from nextnum.data import fixed_batches, load_fixture
+from nextnum.data import Batch, fixed_batches, load_fixture
 from nextnum.model import NextNum
 from nextnum.sweep import variants, write
 
@@ -49,3 +49,23 @@ def test_attention_stats_are_shares(tmp_path):
         assert all(0.0 <= v <= 1.0 for row in s[key] for v in row)
     assert 0.0 <= s["left_to_right"] <= 1.0 and s["samples"] == 24 and s["steps"] > 0
     assert all(p.stat().st_size > 1000 for p in figures(s, tmp_path))
+
+
+def test_accuracy_by_layout_bins_gaps_and_heights(tmp_path):
+    boxes = torch.zeros(3, 5, 4)
+    boxes[0, :2] = torch.tensor([[0, 20, 0, 10], [0, 20, 5, 15]])  # overlap by a quarter of their height
+    boxes[1, :2] = torch.tensor([[0, 26, 0, 10], [0, 26, 36, 46]])  # a whole height apart
+    boxes[2, 0] = torch.tensor([10, 52, 0, 30])  # one digit, 42 px high
+    targets = torch.tensor([[1, 2, 10, 12, 12, 12], [3, 4, 10, 12, 12, 12], [5, 10, 12, 12, 12, 12]])
+    b = Batch(images=torch.zeros(3, 1, 84, 168), targets=targets, lengths=torch.tensor([2, 2, 1]), boxes=boxes)
+    gaps, heights = layout(b)
+    assert gaps[2] is None and gaps[:2] == pytest.approx([-0.25, 1.0])
+    assert heights == pytest.approx([20, 26, 42])
+    acc = accuracy_by_layout([b], ["17", "34", "5"])
+    assert acc["by_gap"]["overlapping (< -0.1)"] == [0.0, 1] and acc["by_gap"]["apart (>= 0.3)"] == [1.0, 1]
+    assert acc["by_gap"]["touching (0..0.1)"] == [None, 0]  # single digits have no gap
+    assert acc["by_height"]["< 25 px"] == [0.0, 1] and acc["by_height"]["25-30 px"] == [1.0, 1]
+    assert acc["by_height"]["40-50 px"] == [1.0, 1]
+    with pytest.raises(ValueError, match="2 predictions for 3 canvases"):
+        accuracy_by_layout([b], ["12", "34"])
+    assert all(p.stat().st_size > 1000 for p in error_figures(acc, [b], ["17", "34", "5"], tmp_path))
