@@ -124,6 +124,7 @@ class TrainConfig:
     weight_decay: float = 0.05
     label_smoothing: float = 0.05
     grad_clip: float = 1.0
+    ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights with this decay
     aux_weight: float = 0.5  # per-token "which digit is here" loss on the encoder (boxes are known)
     guide_weight: float = 0.3  # pulls step k's cross-attention onto digit k's box
     curriculum: float = 0.15  # fraction of training over which max length grows 2 -> max_len

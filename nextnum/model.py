@@ -237,6 +237,18 @@ class NextNum(nn.Module):
             enc_attn=torch.stack(enc_attn, 1) if return_attn else None)
 
 
+SHAPE_FIELDS = ("stem", "patch", "dim", "heads", "enc_layers", "dec_layers", "mlp_ratio", "max_digits")
+
+
+def init_mismatch(start: ModelConfig, cfg: ModelConfig) -> str | None:
+    """Why the weights of a `start` model cannot begin training a `cfg` model, or None when they can.
+    Every weight must keep its shape and meaning; only the position tables may differ (another canvas
+    size or patch stride), because adapt_positions resizes them."""
+    diff = [f"{k} {getattr(start, k)} there, {getattr(cfg, k)} here" for k in SHAPE_FIELDS
+            if getattr(start, k) != getattr(cfg, k)]
+    return "; ".join(diff) or None
+
+
 def adapt_positions(state: dict[str, Tensor], model: NextNum) -> dict[str, Tensor]:
     """Copy of `state` with the encoder's row/column positions resized (linearly) to `model`'s grid.
 

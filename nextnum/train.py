@@ -31,7 +31,7 @@ from . import checkpoint
 from .config import BOS, PAD, Config
 from .data import DigitBank, fixed_batches, load_mnist, render, token_masks, with_fonts
 from .evaluate import predict_batches, score
-from .model import NextNum, adapt_positions
+from .model import NextNum, adapt_positions, init_mismatch
 
 log = logging.getLogger(__name__)
 RESUME = "resume.safetensors"
@@ -80,9 +80,20 @@ def max_len_at(progress: float, cfg: Config) -> int:
     return lo + int((hi - lo + 1) * progress / cfg.train.curriculum)
 
 
+@torch.no_grad()
+def ema_update(avg: NextNum, model: NextNum, decay: float) -> None:
+    """avg <- decay * avg + (1 - decay) * model for parameters; buffers (BatchNorm statistics) are copied."""
+    for a, p in zip(avg.parameters(), model.parameters()):
+        a.lerp_(p, 1.0 - decay)
+    for a, b in zip(avg.buffers(), model.buffers()):
+        a.copy_(b)
+
+
 def _save_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator,
-                 meta: dict[str, Any]) -> None:
+                 meta: dict[str, Any], avg: NextNum | None = None) -> None:
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+    if avg is not None:
+        tensors.update({f"ema.{k}": v for k, v in avg.state_dict().items()})
     for i, st in opt.state_dict()["state"].items():
         for k, v in st.items():
             tensors[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
@@ -93,7 +104,8 @@ def _save_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: tor
     os.replace(tmp, out / RESUME)
 
 
-def _load_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, Any] | None:
+def _load_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator,
+                 avg: NextNum | None = None) -> dict[str, Any] | None:
     f = out / RESUME
     if not f.exists():
         return None
@@ -103,6 +115,9 @@ def _load_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: tor
             meta = json.loads(h.metadata()["meta"])
         t = load_file(str(f))
         model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
+        if avg is not None:  # a run that had no average yet starts it from the model
+            ema = {k[4:]: v for k, v in t.items() if k.startswith("ema.")}
+            avg.load_state_dict(ema or model.state_dict())
         sd = opt.state_dict()
         for key, v in t.items():
             if key.startswith("opt."):
@@ -143,6 +158,12 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
     if tc.threads > 0:  # process-wide in torch: put back when training ends (the app trains in a thread)
         torch.set_num_threads(tc.threads)
     try:
+        start = init_metrics = None
+        if init is not None:  # checked before anything slow
+            start, _, init_metrics = checkpoint.load(init)
+            why = init_mismatch(start.cfg, cfg.model)
+            if why:
+                raise checkpoint.CheckpointError(f"cannot start from {init}: its model does not fit the config's ({why})")
         torch.manual_seed(tc.seed)  # the same initial weights on every rank
         if bank is None:
             bank = load_mnist(data_root, train=True, download=download)
@@ -161,13 +182,17 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
                                  {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
         gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # each rank its own data stream
-        meta = _load_resume(out, model, opt, gen) if resume else None
-        init_metrics = None
-        if init is not None:
-            start, _, init_metrics = checkpoint.load(init)
+        avg = NextNum(cfg.model).to(dev) if tc.ema > 0 else None  # the averaged weights validated and kept
+        meta = _load_resume(out, model, opt, gen, avg) if resume else None
+        if start is not None:
             if meta is None:
                 model.load_state_dict(adapt_positions(start.state_dict(), model))
                 log.info("starting from the weights of %s", init)
+        if avg is not None:
+            if meta is None:
+                avg.load_state_dict(model.state_dict())
+            avg.requires_grad_(False)
+        kept = avg if avg is not None else model
         if meta and world > 1:
             gen.manual_seed(tc.seed + 1000 * rank + meta["step"])
         net = DistributedDataParallel(model) if world > 1 else model
@@ -194,7 +219,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
 
         def validate() -> dict[str, Any]:
             nonlocal best
-            pairs = predict_batches(model, val, dev)
+            pairs = predict_batches(kept, val, dev)
             if world > 1:  # every rank scored its share of the validation canvases
                 parts: list[Any] = [None] * world
                 dist.all_gather_object(parts, pairs)
@@ -208,11 +233,11 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             if res["sequence_accuracy"] > best:
                 best = res["sequence_accuracy"]
                 if rank == 0:
-                    checkpoint.save(out, model, cfg, _metrics(model, step, t0, best, history, "in progress"))
+                    checkpoint.save(out, kept, cfg, _metrics(model, step, t0, best, history, "in progress"))
             if rank == 0:
                 meta = {"step": step, "best": best, "history": history, "elapsed_s": time.perf_counter() - t0,
                         "samples_seen": seen}
-                _save_resume(out, model, opt, gen, meta)
+                _save_resume(out, model, opt, gen, meta, avg)
             log.info("step %d val seq acc %.4f (best %.4f)", step, res["sequence_accuracy"], best)
             return rec
 
@@ -254,6 +279,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
             opt.step()
+            if avg is not None:
+                ema_update(avg, model, tc.ema)
             step += 1
             seen += tc.batch * world
             with torch.no_grad():
@@ -281,8 +308,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             metrics["init"] = str(init)
             metrics["init_metrics"] = init_metrics
         if rank == 0 and (out / checkpoint.WEIGHTS).exists():  # rewrite metrics of the best weights with the whole history
-            kept, _, _ = checkpoint.load(out)
-            checkpoint.save(out, kept, cfg, metrics)
+            best_model, _, _ = checkpoint.load(out)
+            checkpoint.save(out, best_model, cfg, metrics)
         log.info("%s at step %d: best val seq acc %.4f", status, step, best)
         return metrics
     finally:
@@ -352,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         m = train(cfg, args.out, args.data, bank=load_fixture() if args.fixture else None, on_progress=show,
                   stop=stop, resume=not args.no_resume, device=args.device, download=args.download,
                   init=args.init)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -98,6 +98,27 @@ def test_init_starts_from_a_checkpoint_with_another_token_grid(tmp_path, run):
     assert last_weights(tmp_path, cfg).encoder.pos_col.shape[1] > last_weights(trained, Config.load(SMOKE)).encoder.pos_col.shape[1]
 
 
+def test_init_from_a_model_of_another_shape_is_refused_before_training(tmp_path, run):
+    cfg = Config.load(SMOKE)
+    cfg.model.dim = 24  # the run's model is 16 wide
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot start from .*: .*dim 16 there, 24 here"):
+        train(cfg, tmp_path / "wide", bank=load_fixture(), init=run[0])
+    assert not (tmp_path / "wide" / "model.safetensors").exists()
+
+
+def test_init_mismatch_allows_only_another_canvas_or_stride():
+    from nextnum.model import init_mismatch
+    a = Config.load(SMOKE).model
+    assert init_mismatch(a, Config.load(SMOKE).model) is None
+    for field, value in (("stride", 1), ("img_w", 84), ("img_h", 32), ("dropout", 0.1)):
+        b = Config.load(SMOKE).model
+        setattr(b, field, value)
+        assert init_mismatch(a, b) is None, field
+    b = Config.load(SMOKE).model
+    b.patch, b.stem = 3, [8, 8]
+    assert init_mismatch(a, b) == "stem [8] there, [8, 8] here; patch 2 there, 3 here"
+
+
 def test_train_puts_the_thread_count_back(tmp_path):
     cfg = Config.load(SMOKE)
     cfg.train.steps, cfg.train.eval_every = 2, 2
@@ -120,3 +141,44 @@ def test_training_with_fonts_records_them(tmp_path):
     assert m["fonts"] == [f.name for f in files]
     assert "from 2 fonts" in (tmp_path / "train.log").read_text()
     assert json.loads((tmp_path / "config.json").read_text())["data"]["fonts"] == cfg.data.fonts
+
+
+def test_ema_update_is_the_moving_average_and_copies_buffers():
+    from nextnum.train import ema_update
+    cfg = Config.load(SMOKE)
+    torch.manual_seed(0)
+    avg, model = NextNum(cfg.model), NextNum(cfg.model)
+    for b in model.buffers():
+        b.add_(1)
+    before = {k: v.clone() for k, v in avg.state_dict().items()}
+    ema_update(avg, model, 0.75)
+    for (k, a), p in zip(avg.named_parameters(), model.parameters()):
+        assert torch.allclose(a, 0.75 * before[k] + 0.25 * p), k
+    for a, b in zip(avg.buffers(), model.buffers()):
+        assert torch.equal(a, b)
+
+
+def ema_weights(out: Path) -> dict[str, torch.Tensor]:
+    return {k[4:]: v for k, v in load_file(str(out / RESUME)).items() if k.startswith("ema.")}
+
+
+def test_ema_run_keeps_the_average_and_resumes_it(tmp_path):
+    cfg = Config.load(SMOKE)
+    cfg.train.ema, cfg.train.steps = 0.9, 15  # one validation, at the last step: the kept weights are the average then
+    straight = tmp_path / "straight"
+    train(cfg, straight, bank=load_fixture())
+    avg, raw = ema_weights(straight), last_weights(straight, cfg).state_dict()
+    kept, _, _ = checkpoint.load(straight)
+    assert avg and all(torch.equal(kept.state_dict()[k], v) for k, v in avg.items())
+    assert any(not torch.allclose(avg[k].float(), raw[k].float()) for k in raw), "the average is the raw model"
+
+    stop, parts = threading.Event(), tmp_path / "parts"
+
+    def report(p):
+        if p["step"] >= 10:
+            stop.set()
+    assert train(cfg, parts, bank=load_fixture(), on_progress=report, stop=stop)["steps"] == 10
+    assert train(cfg, parts, bank=load_fixture())["steps"] == 15
+    resumed = ema_weights(parts)
+    for k, v in avg.items():
+        assert torch.allclose(resumed[k].float(), v.float(), atol=1e-6), k
