@@ -13,6 +13,11 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     GRADIO_ANALYTICS_ENABLED=False \
     NEXTNUM_THREADS=1
 
+# Printed-digit fonts for the Train tab's fonts/polish configs (configs/fonts.json lists them); reading needs none.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-liberation \
+ && rm -rf /var/lib/apt/lists/*
+
 # Runs as an unprivileged user (uid 1000, as on Hugging Face Spaces).
 RUN useradd --create-home --uid 1000 app
 WORKDIR /home/app/nextnum

@@ -42,6 +42,7 @@ from nextnum.preprocess import ImageError  # noqa: E402
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
 CONFIGS = ui.training_configs(ROOT / "configs")  # the Train tab's choices
+FRESH = "fresh weights"  # the Train tab's "Start from" when no checkpoint is chosen
 HEAVY_EVERY = 4  # webcam: attention maps and the per-digit gallery on every 4th frame only
 STREAM_SECONDS = float(os.environ.get("NEXTNUM_STREAM_SECONDS", "30"))  # a webcam session holds a worker this long
 STREAMS = int(os.environ.get("NEXTNUM_STREAMS", "4"))  # webcam sessions served at once; more wait their turn
@@ -138,21 +139,25 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
         c = Config.load(CONFIGS[name])
         return c.train.steps, c.train.lr, c.train.batch, c.data.max_len, c.model.dim
 
-    def train(config_name, steps, lr, batch, max_len, dim, name, progress=gr.Progress()):
+    def train(config_name, steps, lr, batch, max_len, dim, name, start_from=FRESH, progress=gr.Progress()):
         def outs(msg, rows=None, samples=None, table=None, dropdown=None, token=None):  # None: leave unchanged
             plots = (None, None) if rows is None else \
                 (ui.curves(rows, ("loss",)), ui.curves(rows, ("token_acc", "val_seq_acc")))
-            return tuple(gr.skip() if v is None else v for v in (msg, *plots, samples, table, dropdown, token))
+            starts = None if dropdown is None else gr.update(choices=[FRESH] + dropdown["choices"])
+            return tuple(gr.skip() if v is None else v
+                         for v in (msg, *plots, samples, table, dropdown, token, starts))
 
         name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
         try:
             cfg = ui.build_config(Config.load(CONFIGS[config_name]), steps, lr, batch, max_len, dim)
-            run = slot.start(cfg, name)
-        except (ui.Busy, ValueError, KeyError, FileNotFoundError) as e:
+            init = ckpts.resolve(start_from) if start_from and start_from != FRESH else None
+            run = slot.start(cfg, name, init)
+        except (ui.Busy, ValueError, KeyError, FileNotFoundError, CheckpointError) as e:
             log.info("training not started: %s", e)
             yield outs(f"**{e}**" if isinstance(e, ui.Busy) else f"**Cannot start:** {e}")
             return
-        yield outs(f"Started **{name}** ({config_name}, {cfg.train.steps} steps)…", token=run.token)
+        frm = f", from the weights of {start_from}" if run.init else ""
+        yield outs(f"Started **{name}** ({config_name}, {cfg.train.steps} steps{frm})…", token=run.token)
         last = 0.0
         try:
             for ev in run.follow():
@@ -244,6 +249,9 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
             gr.Markdown(data_note)
             with gr.Row():
                 config = gr.Dropdown(list(CONFIGS), value="smoke" if "smoke" in CONFIGS else None, label="Config")
+                start_from = gr.Dropdown([FRESH] + ckpts.names(), value=FRESH, label="Start from",
+                                         info="fresh weights, or fine-tune a checkpoint of the same model shape",
+                                         allow_custom_value=True)  # checked by ckpts.resolve, as for the menu above
                 run_name = gr.Textbox(label="Checkpoint name", placeholder="run-<date>-<time>", elem_id="run_name")
             with gr.Row():
                 k_steps = gr.Number(label="Steps", precision=0, minimum=1, maximum=50_000)
@@ -294,11 +302,13 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
         ckpt.input(choose, [ckpt, live], [live, ckpt] + card_outs + selectors, api_name="select_checkpoint")
         refresh.click(lambda: gr.update(choices=ckpts.names()), None, ckpt, api_name="list_checkpoints")
         demo.load(lambda: gr.update(choices=ckpts.names()), None, ckpt, api_name=False)
+        demo.load(lambda: gr.update(choices=[FRESH] + ckpts.names()), None, start_from, api_name=False)
+        start_from.focus(lambda: gr.update(choices=[FRESH] + ckpts.names()), None, start_from, api_name=False)
         demo.load(card, live, card_outs, api_name=False)
         config.change(config_knobs, config, [k_steps, k_lr, k_batch, k_len, k_dim], api_name=False)
         demo.load(config_knobs, config, [k_steps, k_lr, k_batch, k_len, k_dim], api_name=False)
-        start.click(train, [config, k_steps, k_lr, k_batch, k_len, k_dim, run_name],
-                    [status, loss_plot, acc_plot, samples, table, ckpt, token], api_name="train", concurrency_limit=2,
+        start.click(train, [config, k_steps, k_lr, k_batch, k_len, k_dim, run_name, start_from],
+                    [status, loss_plot, acc_plot, samples, table, ckpt, token, start_from], api_name="train", concurrency_limit=2,
                     concurrency_id="train", show_progress_on=[status])
         stop_btn.click(stop, token, status, api_name="stop_training", concurrency_limit=None)
     return demo

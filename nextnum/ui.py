@@ -460,6 +460,7 @@ class Busy(RuntimeError):
 class Run:
     name: str
     cfg: Config
+    init: Path | None = None  # checkpoint whose weights the run starts from (None: fresh weights)
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     stop: threading.Event = field(default_factory=threading.Event)
     events: queue.Queue = field(default_factory=queue.Queue)
@@ -500,15 +501,26 @@ class TrainingSlot:
     def busy(self) -> bool:
         return self._lock.locked()
 
-    def start(self, cfg: Config, name: str) -> Run:
+    def start(self, cfg: Config, name: str, init: Path | None = None) -> Run:
+        """Start training `cfg` into checkpoints/<name>, from fresh weights or from the checkpoint `init`
+        (fine-tuning). ValueError, meant for the user, when the name or the starting point will not do."""
         if not NAME_RE.match(name or ""):
             raise ValueError("name the checkpoint with letters, digits, '-', '_' or '.' (not starting with '.')")
         if (self.root / name).exists():
             raise ValueError(f"checkpoints/{name} already exists: choose another name")
+        if init is not None:
+            from .model import init_mismatch
+            try:
+                start = Config.from_dict(checkpoint.read_json(Path(init) / checkpoint.CONFIG)).model
+            except (checkpoint.CheckpointError, ValueError) as e:
+                raise ValueError(f"cannot start from {Path(init).name}: {e}") from None
+            why = init_mismatch(start, cfg.model)
+            if why:
+                raise ValueError(f"cannot start from {Path(init).name}: its model does not fit this config's ({why})")
         if not self._lock.acquire(blocking=False):
             raise Busy("training is busy: another run is in progress; try again when it ends")
         try:
-            run = Run(name, cfg)
+            run = Run(name, cfg, init)
             self.current = run
             threading.Thread(target=self._work, args=(run,), name=f"train-{name}", daemon=True).start()
         except BaseException:
@@ -539,7 +551,8 @@ class TrainingSlot:
                 run.events.put(p)
 
             run.status = "training"
-            metrics = train(run.cfg, tmp, bank=bank, on_progress=on_progress, stop=run.stop, resume=False)
+            metrics = train(run.cfg, tmp, bank=bank, on_progress=on_progress, stop=run.stop, resume=False,
+                            init=run.init)
             run.status = metrics.get("status", "finished")
         except Exception as e:  # a failed run must not take the app down; its best checkpoint is still kept
             log.exception("training %s failed", run.name)

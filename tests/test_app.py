@@ -130,6 +130,21 @@ def test_training_streams_progress_and_adds_a_checkpoint(server, client):
 
 
 @pytest.mark.slow
+def test_training_can_start_from_a_checkpoint_of_the_same_shape(server, client):
+    wide = client.predict("smoke", 12, 0.003, 16, 3, 24, "too-wide", "smoke-a", api_name="/train")[0]
+    assert "Cannot start" in wide and "dim 16 there, 24 here" in wide
+    assert "Cannot start" in client.predict("smoke", 12, 0.003, 16, 3, 16, "x", "../smoke-a", api_name="/train")[0]
+    assert not (server.root / "too-wide").exists() and not (server.root / "x").exists()
+    job = client.submit("smoke", 12, 0.003, 16, 3, 16, "tuned", "smoke-a", api_name="/train")
+    final = job.result(timeout=90)
+    assert any("from the weights of smoke-a" in o[0] for o in job.outputs() if isinstance(o[0], str))
+    assert "finished" in final[0] and "checkpoints/tuned" in final[0]
+    assert "tuned" in [c[0] for c in final[6]["choices"]]  # it can be the next run's starting point (the token State is not returned)
+    metrics = json.loads((server.root / "tuned" / "metrics.json").read_text())
+    assert Path(metrics["init"]).name == "smoke-a" and metrics["init_metrics"]["status"] == "finished"
+
+
+@pytest.mark.slow
 def test_stopping_training_keeps_the_best_checkpoint(server, client):
     job = client.submit("smoke", 20_000, 0.003, 16, 3, 16, "stopped-run", api_name="/train")
     deadline = time.monotonic() + 60
