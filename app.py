@@ -308,8 +308,8 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
         config.change(config_knobs, config, [k_steps, k_lr, k_batch, k_len, k_dim], api_name=False)
         demo.load(config_knobs, config, [k_steps, k_lr, k_batch, k_len, k_dim], api_name=False)
         start.click(train, [config, k_steps, k_lr, k_batch, k_len, k_dim, run_name, start_from],
-                    [status, loss_plot, acc_plot, samples, table, ckpt, token, start_from], api_name="train", concurrency_limit=2,
-                    concurrency_id="train", show_progress_on=[status])
+                    [status, loss_plot, acc_plot, samples, table, ckpt, token, start_from], api_name="train",
+                    concurrency_limit=2, concurrency_id="train", show_progress_on=[status])
         stop_btn.click(stop, token, status, api_name="stop_training", concurrency_limit=None)
     return demo
 

@@ -244,7 +244,7 @@ def init_mismatch(start: ModelConfig, cfg: ModelConfig) -> str | None:
     """Why the weights of a `start` model cannot begin training a `cfg` model, or None when they can.
     Every weight must keep its shape and meaning; only the position tables may differ (another canvas
     size or patch stride), because adapt_positions resizes them."""
-    diff = [f"{k} {getattr(start, k)} there, {getattr(cfg, k)} here" for k in SHAPE_FIELDS
+    diff = [f"{k} {getattr(start, k)} in the checkpoint, {getattr(cfg, k)} in the config" for k in SHAPE_FIELDS
             if getattr(start, k) != getattr(cfg, k)]
     return "; ".join(diff) or None
 

@@ -163,7 +163,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             start, _, init_metrics = checkpoint.load(init)
             why = init_mismatch(start.cfg, cfg.model)
             if why:
-                raise checkpoint.CheckpointError(f"cannot start from {init}: its model does not fit the config's ({why})")
+                raise checkpoint.CheckpointError(f"cannot start from {init}: its model does not fit the config ({why})")
         torch.manual_seed(tc.seed)  # the same initial weights on every rank
         if bank is None:
             bank = load_mnist(data_root, train=True, download=download)

@@ -516,7 +516,7 @@ class TrainingSlot:
                 raise ValueError(f"cannot start from {Path(init).name}: {e}") from None
             why = init_mismatch(start, cfg.model)
             if why:
-                raise ValueError(f"cannot start from {Path(init).name}: its model does not fit this config's ({why})")
+                raise ValueError(f"cannot start from {Path(init).name}: its model does not fit this config ({why})")
         if not self._lock.acquire(blocking=False):
             raise Busy("training is busy: another run is in progress; try again when it ends")
         try:

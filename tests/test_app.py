@@ -132,7 +132,7 @@ def test_training_streams_progress_and_adds_a_checkpoint(server, client):
 @pytest.mark.slow
 def test_training_can_start_from_a_checkpoint_of_the_same_shape(server, client):
     wide = client.predict("smoke", 12, 0.003, 16, 3, 24, "too-wide", "smoke-a", api_name="/train")[0]
-    assert "Cannot start" in wide and "dim 16 there, 24 here" in wide
+    assert "Cannot start" in wide and "dim 16 in the checkpoint, 24 in the config" in wide
     assert "Cannot start" in client.predict("smoke", 12, 0.003, 16, 3, 16, "x", "../smoke-a", api_name="/train")[0]
     assert not (server.root / "too-wide").exists() and not (server.root / "x").exists()
     job = client.submit("smoke", 12, 0.003, 16, 3, 16, "tuned", "smoke-a", api_name="/train")

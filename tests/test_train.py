@@ -101,7 +101,7 @@ def test_init_starts_from_a_checkpoint_with_another_token_grid(tmp_path, run):
 def test_init_from_a_model_of_another_shape_is_refused_before_training(tmp_path, run):
     cfg = Config.load(SMOKE)
     cfg.model.dim = 24  # the run's model is 16 wide
-    with pytest.raises(checkpoint.CheckpointError, match=r"cannot start from .*: .*dim 16 there, 24 here"):
+    with pytest.raises(checkpoint.CheckpointError, match=r"cannot start from .*: .*dim 16 in the checkpoint, 24 in the config"):
         train(cfg, tmp_path / "wide", bank=load_fixture(), init=run[0])
     assert not (tmp_path / "wide" / "model.safetensors").exists()
 
@@ -116,7 +116,8 @@ def test_init_mismatch_allows_only_another_canvas_or_stride():
         assert init_mismatch(a, b) is None, field
     b = Config.load(SMOKE).model
     b.patch, b.stem = 3, [8, 8]
-    assert init_mismatch(a, b) == "stem [8] there, [8, 8] here; patch 2 there, 3 here"
+    assert init_mismatch(a, b) == ("stem [8] in the checkpoint, [8, 8] in the config; "
+                                 "patch 2 in the checkpoint, 3 in the config")
 
 
 def test_train_puts_the_thread_count_back(tmp_path):
