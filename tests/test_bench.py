@@ -44,6 +44,14 @@ def test_read_latency(ckpt):
     assert "skipped" in res["tesseract"] or 0 <= res["tesseract"]["photo"]["accuracy"] <= 1
 
 
+def test_thin_one(ckpt):
+    res = run_bench("thin_one.py", ckpt)
+    assert res["bench"] == "thin_one" and [r["gap"] for r in res["rows"]] == [0.2, 0.45, 0.7]
+    for r in res["rows"]:
+        assert r["read"].isdigit() and 0 <= r["confidence"] <= 1
+        assert r["second_map_right_of_gap"] is None or 0 <= r["second_map_right_of_gap"] <= 1
+
+
 def test_streaming(ckpt):
     res = run_bench("streaming.py", ckpt)
     assert res["every_frame"]["fps"] > 0 and res["throttled"]["fps"] > 0

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from drawings import gap_middle, thin_one_far_seven
 from nextnum import NextNum, Prediction, Predictor
 from nextnum.checkpoint import CheckpointError
 from nextnum.config import Config
@@ -125,15 +126,6 @@ def test_load_refuses_a_missing_checkpoint(tmp_path):
         Predictor.load(tmp_path / "nope")
 
 
-def thin_one_far_seven() -> np.ndarray:
-    img = np.zeros((300, 900, 4), np.uint8)  # a sketchpad layer: transparent, black ink
-    ink = (0, 0, 0, 255)
-    cv2.line(img, (378, 60), (378, 240), ink, 14, cv2.LINE_AA)  # 1
-    cv2.line(img, (468, 66), (576, 66), ink, 14, cv2.LINE_AA)  # 7, its bar starting 90 px (0.5 heights) right
-    cv2.line(img, (576, 66), (504, 240), ink, 14, cv2.LINE_AA)
-    return img
-
-
 def test_shipped_model_reads_a_thin_one_and_a_far_seven():
     """The stage-2 model read this "1" (stopping at p~0.5): a regression that stage 3 fixed; kept as a guard."""
     assert Predictor.load().predict(thin_one_far_seven(), explain=False).text == "17"
@@ -144,4 +136,4 @@ def test_shipped_model_reads_a_thin_one_and_a_far_seven():
 def test_shipped_model_looks_at_the_far_seven_it_reads():
     pred = Predictor.load().predict(thin_one_far_seven())
     heat = pred.attention.heat[1]  # the second digit's map over the original image
-    assert pred.text == "17" and heat[:, 423:].sum() / heat.sum() > 0.9  # right of the gap's middle
+    assert pred.text == "17" and heat[:, gap_middle():].sum() / heat.sum() > 0.9  # right of the gap's middle
