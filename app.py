@@ -135,6 +135,10 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
         except CheckpointError as e:
             return f"**{e}**", [], {}
 
+    def start_choices():
+        """The Train tab's "Start from" menu: fresh weights, or any checkpoint listed now."""
+        return gr.update(choices=[FRESH] + ckpts.names())
+
     def config_knobs(name):
         c = Config.load(CONFIGS[name])
         return c.train.steps, c.train.lr, c.train.batch, c.data.max_len, c.model.dim
@@ -143,7 +147,7 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
         def outs(msg, rows=None, samples=None, table=None, dropdown=None, token=None):  # None: leave unchanged
             plots = (None, None) if rows is None else \
                 (ui.curves(rows, ("loss",)), ui.curves(rows, ("token_acc", "val_seq_acc")))
-            starts = None if dropdown is None else gr.update(choices=[FRESH] + dropdown["choices"])
+            starts = None if dropdown is None else start_choices()
             return tuple(gr.skip() if v is None else v
                          for v in (msg, *plots, samples, table, dropdown, token, starts))
 
@@ -302,8 +306,8 @@ def build(ckpts: ui.Checkpoints, slot: ui.TrainingSlot, data_note: str) -> gr.Bl
         ckpt.input(choose, [ckpt, live], [live, ckpt] + card_outs + selectors, api_name="select_checkpoint")
         refresh.click(lambda: gr.update(choices=ckpts.names()), None, ckpt, api_name="list_checkpoints")
         demo.load(lambda: gr.update(choices=ckpts.names()), None, ckpt, api_name=False)
-        demo.load(lambda: gr.update(choices=[FRESH] + ckpts.names()), None, start_from, api_name=False)
-        start_from.focus(lambda: gr.update(choices=[FRESH] + ckpts.names()), None, start_from, api_name=False)
+        demo.load(start_choices, None, start_from, api_name=False)
+        start_from.focus(start_choices, None, start_from, api_name=False)
         demo.load(card, live, card_outs, api_name=False)
         config.change(config_knobs, config, [k_steps, k_lr, k_batch, k_len, k_dim], api_name=False)
         demo.load(config_knobs, config, [k_steps, k_lr, k_batch, k_len, k_dim], api_name=False)

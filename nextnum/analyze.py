@@ -75,6 +75,8 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
 GAP_BINS = (("overlapping (< -0.1)", -0.1), ("overlapping (-0.1..0)", 0.0), ("touching (0..0.1)", 0.1),
             ("close (0.1..0.3)", 0.3), ("apart (>= 0.3)", float("inf")))
 HEIGHT_BINS = (("< 25 px", 25.0), ("25-30 px", 30.0), ("30-40 px", 40.0), ("40-50 px", 50.0), (">= 50 px", float("inf")))
+LAYOUT_TITLES = (("by_gap", "smallest gap between neighbours (digit heights)"),
+                 ("by_height", "digit height on the canvas (px)"))
 
 
 def layout(b: Batch) -> tuple[list[float | None], list[float]]:
@@ -151,8 +153,7 @@ def error_figures(layout_acc: dict[str, Any], batches: list[Batch], preds: list[
     import matplotlib.pyplot as plt
     out.mkdir(parents=True, exist_ok=True)
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.2))
-    for ax, key, title in ((axes[0], "by_gap", "smallest gap between neighbours (digit heights)"),
-                           (axes[1], "by_height", "digit height on the 84x168 canvas")):
+    for ax, (key, title) in zip(axes, LAYOUT_TITLES):
         names = list(layout_acc[key])
         acc = [layout_acc[key][k][0] or 0.0 for k in names]
         bars = ax.bar(range(len(names)), acc, color="tab:blue")
@@ -215,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"most-attended token inside that digit: {public['top_token_in_box_mean']:.3f}")
         print(f"attention centre moves left to right: {public['left_to_right']:.3f} of multi-digit readings")
         print(f"mean |centre - digit centre|: {public['centre_error_px']:.1f} px")
-        for key, title in (("by_gap", "smallest gap between neighbours"), ("by_height", "digit height")):
+        for key, title in LAYOUT_TITLES:
             print(f"sequence accuracy by {title}:")
             for name, (acc, n) in public[key].items():
                 print(f"  {name:<22} {'-' if acc is None else f'{acc:.3f}':>6}  ({n} canvases)")

@@ -184,10 +184,9 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # each rank its own data stream
         avg = NextNum(cfg.model).to(dev) if tc.ema > 0 else None  # the averaged weights validated and kept
         meta = _load_resume(out, model, opt, gen, avg) if resume else None
-        if start is not None:
-            if meta is None:
-                model.load_state_dict(adapt_positions(start.state_dict(), model))
-                log.info("starting from the weights of %s", init)
+        if start is not None and meta is None:  # a resumed run keeps its own weights
+            model.load_state_dict(adapt_positions(start.state_dict(), model))
+            log.info("starting from the weights of %s", init)
         if avg is not None:
             if meta is None:
                 avg.load_state_dict(model.state_dict())
