@@ -37,7 +37,7 @@ from gradio import processing_utils  # noqa: E402
 from nextnum import ui  # noqa: E402
 from nextnum.checkpoint import CheckpointError  # noqa: E402
 from nextnum.config import Config  # noqa: E402
-from nextnum.preprocess import ImageError  # noqa: E402
+from nextnum.inputs import ImageError  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))

@@ -143,15 +143,13 @@ class Generation:
     enc_attn: Tensor | None = None  # (B, enc_layers, heads, N, N)
 
     def texts(self) -> list[str]:
-        out = []
-        for row in self.tokens.tolist():
-            s = ""
-            for t in row:
-                if t >= 10:
-                    break
-                s += str(t)
-            out.append(s)
-        return out
+        return [tokens_text(row) for row in self.tokens.tolist()]
+
+
+def tokens_text(tokens: list[int]) -> str:
+    """The digits a row of generated tokens reads: those before the first token that is not a digit (EOS, PAD)."""
+    n = next((i for i, t in enumerate(tokens) if t > 9), len(tokens))
+    return "".join(str(t) for t in tokens[:n])
 
 
 class NextNum(nn.Module):
@@ -196,13 +194,13 @@ class NextNum(nn.Module):
         """Teacher forcing: img (B, 1, H, W), tokens (B, T) starting with BOS -> logits (B, T, VOCAB).
 
         extras=True (training) also returns what training supervises: per-token digit logits
-        (B, N, 11) and the cross-attention averaged over layers and heads (B, T, N).
+        (B, N, 11) and each decoder layer's cross-attention averaged over heads (B, L, T, N).
         """
         ctx, _ = self.encoder(img)
         if not extras:
             return self.decode(tokens, ctx)[0]
         logits, cross = self.decode(tokens, ctx, need_weights=True)
-        return logits, self.aux_head(ctx), torch.stack(cross, 1).mean((1, 2))
+        return logits, self.aux_head(ctx), torch.stack(cross, 1).mean(2)  # (B, L, nh, T, N) -> (B, L, T, N)
 
     @torch.inference_mode()
     def generate(self, img: Tensor, return_attn: bool = False) -> Generation:

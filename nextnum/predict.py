@@ -12,7 +12,7 @@ import json
 import sys
 from pathlib import Path
 
-from .preprocess import ImageError
+from .inputs import ImageError
 
 
 def save_viz(pred, stem: str, out: Path) -> list[Path]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,8 @@ import numpy as np
 import torch
 
 from . import attention as A
-from .config import EOS, Config
-from .model import Generation, NextNum
+from .config import Config
+from .model import Generation, NextNum, tokens_text
 from .preprocess import Geometry, Preprocessed, preprocess
 
 log = logging.getLogger(__name__)
@@ -84,11 +85,12 @@ class Prediction:
     geometry: Geometry | None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary; "box" is the digits' ink box on the original image (x0, y0, x1, y1) or None."""
+        """JSON-ready summary; "box" is the digits' ink box (x0, y0, x1, y1) in the pixels of the image as
+        given (also when it was read shrunk), or None."""
         return {"text": self.text, "confidence": round(self.confidence, 4), "message": self.message,
                 "digits": [{"digit": d.digit, "prob": round(d.prob, 4),
                             "top3": [[a, round(p, 4)] for a, p in d.top3]} for d in self.digits],
-                "box": None if self.geometry is None else [round(v) for v in self.geometry.crop],
+                "box": None if self.geometry is None else [round(v * self.geometry.zoom) for v in self.geometry.crop],
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
 
 
@@ -222,15 +224,14 @@ class Predictor:
 
 
 def _readings(gen: Generation) -> tuple[str, list[DigitReading], float]:
-    """Text, per-digit readings and whole-string confidence for the first image of a Generation."""
+    """Text, per-digit readings and whole-string confidence (the digits' and the stop's probabilities)
+    for the first image of a Generation."""
     toks = gen.tokens[0].tolist()
     probs = gen.probs[0].float().cpu().numpy()  # (S, VOCAB)
-    digits, conf = [], 1.0
-    for i, t in enumerate(toks):
-        p = float(probs[i, t])
-        conf *= p
-        if t == EOS or t > 9:
-            break
+    text = tokens_text(toks)
+    digits = []
+    for i, t in enumerate(toks[:len(text)]):
         top = np.argsort(-probs[i, :10], kind="stable")[:3]  # ties in index order, as argmax breaks them
-        digits.append(DigitReading(str(t), p, [(str(int(k)), float(probs[i, k])) for k in top]))
-    return "".join(d.digit for d in digits), digits, conf
+        digits.append(DigitReading(str(t), float(probs[i, t]), [(str(int(k)), float(probs[i, k])) for k in top]))
+    conf = math.prod(float(probs[i, t]) for i, t in enumerate(toks[:len(text) + 1]))
+    return text, digits, conf

@@ -8,14 +8,13 @@ Ink is looked for (ink.py) on a work copy reduced by a power of two (fast, and e
 ink map is the paper's brightness (a grey closing) divided out, so light and shadow do not matter;
 it is thresholded twice, once against the strongest ink anywhere and once, around the digits found,
 against their own strength. The canvas is cut from the full-resolution image whenever the work copy
-would have to be enlarged. Every input kind goes through `to_array` and then the same `preprocess`;
+would have to be enlarged. Every input kind goes through `inputs.read_image` and then the same `preprocess`;
 each stage can be returned as an image, and the Geometry maps canvas points back onto the original.
 """
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -24,9 +23,9 @@ import torch
 
 from .config import fit_scale
 from .ink import find_digits, ink_box, ink_of, is_dot, normalise, odd, polarity
+from .inputs import read_image, roi_box
 
 WORK_SIDE = 400  # the work copy is halved until its longer side is at most this
-MAX_SIDE = 10_000  # refuse images larger than this (either side)
 MIN_STRENGTH = 0.2  # ink darker than the paper by less than this fraction counts as blank...
 MIN_CONTRAST = 24  # ... and so does ink less than this many grey levels darker (a dark or flat image)
 MIN_INK_PX = 6  # an ink box less tall than this many original pixels is not a digit
@@ -34,10 +33,6 @@ MIN_INK_PX = 6  # an ink box less tall than this many original pixels is not a d
 # rendered canvases (data.render, default DataConfig): p10 0.095, median 0.139, p90 0.216.
 STROKE_FRAC = 0.14
 STROKE_RANGE = (0.10, 0.22)  # widths inside this range are left alone
-
-
-class ImageError(ValueError):
-    """An input that is not an image NextNum can read (with a message meant for the user)."""
 
 
 @dataclass
@@ -49,6 +44,9 @@ class Geometry:
     scale: float  # canvas pixels per original pixel
     offset: tuple[float, float]  # canvas (x, y) of the crop's top-left corner
     roi: tuple[float, float, float, float] | None = None  # region searched, in original pixels
+    # "original" is the image as read: inputs.read_image shrinks one over READ_SIDE; zoom is the given
+    # image's pixels per original pixel (1.0 unless it was shrunk)
+    zoom: float = 1.0
 
     def matrix(self) -> np.ndarray:
         """2x3 affine matrix original -> canvas."""
@@ -106,93 +104,6 @@ class Preprocessed:
         return self.geometry is None
 
 
-# ---------------------------------------------------------------- input adapters
-
-
-def to_array(image: Any) -> np.ndarray:
-    """Any supported input -> uint8 array (H, W), (H, W, 3) RGB or (H, W, 4) RGBA.
-
-    Accepts numpy arrays (uint8, uint16, bool, other ints, float in [0, 1] or [0, 255]), PIL images,
-    file paths and Gradio's sketchpad/image-editor value ({"composite": ...}).
-    """
-    if isinstance(image, dict):
-        if "composite" not in image:
-            raise ImageError("expected a sketchpad value with a 'composite' image")
-        image = image["composite"]
-        if image is None:
-            return np.full((8, 8), 255, np.uint8)  # an untouched sketchpad: blank
-    if image is None:
-        raise ImageError("no image was given")
-    if isinstance(image, (str, Path)):
-        image = _read_file(Path(image))
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
-        if image.mode not in ("1", "L", "RGB", "RGBA", "I;16", "I", "F"):
-            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
-        image = np.asarray(image)
-    try:
-        arr = np.asarray(image)
-    except Exception as e:  # ragged lists and other things numpy cannot hold
-        raise ImageError(f"not an image: {type(image).__name__} ({e})") from None
-    if arr.dtype == object or arr.ndim not in (2, 3):
-        raise ImageError(f"expected an image array (H, W) or (H, W, C), got shape {arr.shape} of {arr.dtype}")
-    if arr.ndim == 3 and arr.shape[2] not in (1, 3, 4):
-        raise ImageError(f"expected 1, 3 or 4 channels, got {arr.shape[2]}")
-    if arr.ndim == 3 and arr.shape[2] == 1:
-        arr = arr[..., 0]
-    if min(arr.shape[:2]) < 1:
-        raise ImageError("the image is empty (zero width or height)")
-    if max(arr.shape[:2]) > MAX_SIDE:
-        raise ImageError(f"image is {arr.shape[1]}x{arr.shape[0]}; the largest accepted side is {MAX_SIDE} px")
-    if arr.dtype == np.uint8:
-        return arr
-    if arr.dtype == bool:
-        return arr.astype(np.uint8) * 255
-    if arr.dtype == np.uint16:
-        return (arr >> 8).astype(np.uint8)
-    if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
-        raise ImageError(f"unsupported pixel type {arr.dtype}")
-    a = arr.astype(np.float64)
-    if not np.isfinite(a).all():
-        raise ImageError("the image contains NaN or infinite values")
-    lo, hi = float(a.min()), float(a.max())
-    if np.issubdtype(arr.dtype, np.floating) and lo >= 0 and hi <= 1:
-        a = a * 255.0
-    elif lo < 0 or hi > 255:  # some other range: stretch it
-        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
-
-
-def _read_file(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise ImageError(f"no such image file: {path}")
-    hw = _header_size(path)
-    if hw is not None and max(hw) > MAX_SIDE:  # before decoding: a small PNG can hold a gigapixel
-        raise ImageError(f"image is {hw[1]}x{hw[0]}; the largest accepted side is {MAX_SIDE} px")
-    data = np.fromfile(str(path), dtype=np.uint8)
-    try:
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error:
-        arr = None
-    if arr is None:
-        raise ImageError(f"{path.name} is not an image NextNum can read (PNG, JPEG, BMP, WebP, TIFF)")
-    if arr.ndim == 3:  # OpenCV decodes to BGR(A)
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return arr
-
-
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from the file's header without decoding it; None if PIL cannot tell."""
-    from PIL import Image
-    try:
-        with Image.open(path) as im:  # reads the header only
-            return im.size[::-1]
-    except Image.DecompressionBombError:  # over twice PIL's pixel limit, so over MAX_SIDE squared
-        raise ImageError(f"{path.name} is over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; "
-                         f"the largest accepted side is {MAX_SIDE} px") from None
-    except Exception:  # not something PIL reads: OpenCV decides below
-        return None
-
-
 def grayscale(arr: np.ndarray) -> np.ndarray:
     """uint8 (H, W) from (H, W), RGB or RGBA.
 
@@ -222,18 +133,6 @@ def _halve(img: np.ndarray, times: int) -> np.ndarray:
         h, w = img.shape[0] // 2 * 2, img.shape[1] // 2 * 2
         img = cv2.resize(img[:h, :w], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
     return img
-
-
-def _roi_box(shape: tuple[int, int], roi: tuple[float, float, float, float] | None) -> tuple[int, int, int, int]:
-    """(x0, y0, x1, y1) pixels; roi is given as fractions of width and height."""
-    h, w = shape
-    if roi is None:
-        return 0, 0, w, h
-    fx0, fy0, fx1, fy1 = (float(v) for v in roi)
-    if not (0 <= fx0 < fx1 <= 1 and 0 <= fy0 < fy1 <= 1):
-        raise ValueError(f"roi must be fractions 0 <= x0 < x1 <= 1, 0 <= y0 < y1 <= 1; got {roi}")
-    x0, y0 = int(fx0 * w), int(fy0 * h)
-    return x0, y0, max(x0 + 1, int(round(fx1 * w))), max(y0 + 1, int(round(fy1 * h)))
 
 
 def stroke_width(mask: np.ndarray) -> float:
@@ -278,10 +177,10 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     """
     t = {"start": time.perf_counter()}
     H, W = canvas_hw
-    arr = to_array(image)
+    arr, zoom = read_image(image)  # at most READ_SIDE: every reader reads the same array
     # transparency is resolved once, over the whole image, before any averaging
     src = grayscale(arr) if arr.ndim == 3 and arr.shape[2] == 4 and int(arr[..., 3].min()) < 255 else arr
-    rx0, ry0, rx1, ry1 = _roi_box(arr.shape[:2], roi)
+    rx0, ry0, rx1, ry1 = roi_box(arr.shape[:2], roi)
     region = src[ry0:ry1, rx0:rx1]
     halvings = 0
     while max(region.shape[:2]) > WORK_SIDE * 2 ** halvings and min(region.shape[:2]) >= 2 ** (halvings + 2):
@@ -353,7 +252,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     ox0, oy0 = rx0 + bx0 * n, ry0 + by0 * n
     geo = Geometry(src_hw=arr.shape[:2], canvas_hw=(H, W), crop=(float(ox0), float(oy0), float(ox0 + ow), float(oy0 + oh)),
                    scale=cw / ow, offset=(float(px), float(py)),
-                   roi=None if roi is None else (float(rx0), float(ry0), float(rx1), float(ry1)))
+                   roi=None if roi is None else (float(rx0), float(ry0), float(rx1), float(ry1)), zoom=zoom)
     msg = f"ignored {stray} stray mark{'s' * (stray != 1)} away from the digits" if stray else ""
     if stages:
         boxed = st["original"].copy()

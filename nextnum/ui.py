@@ -148,7 +148,7 @@ def for_reading(image: Any) -> np.ndarray:
     Raises preprocess.ImageError for what is not an image. With explain=True every map is drawn at the
     image's size: a 10,000 px upload took 9 s and 2.8 GB; downscaled first it takes a fraction of a
     second, and the reading hardly changes (the digits are looked for on a copy of at most 800 px)."""
-    from .preprocess import to_array
+    from .inputs import to_array
     return thumb(to_array(image), READ_SIDE)
 
 

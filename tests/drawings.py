@@ -6,6 +6,15 @@ ONE_X = 378  # the "1"'s stroke, px on a 900x300 sketchpad layer
 HEIGHT = 180  # digit height, px
 
 
+def typed(text: str = "4072", hw: tuple[int, int] = (300, 900), org: tuple[int, int] = (160, 210),
+          scale: float = 4.0, thickness: int = 14, line: int = cv2.LINE_AA) -> np.ndarray:
+    """Black digits in OpenCV's Hershey font on white, `org` the text's bottom-left corner: (H, W) uint8.
+    line=cv2.LINE_8 draws hard edges (thresholded copies of it are the same drawing)."""
+    img = np.full(hw, 255, np.uint8)
+    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 0, thickness, line)
+    return img
+
+
 def thin_one_far_seven(gap: float = 0.5) -> np.ndarray:
     """A thin "1", then a "7" whose bar starts `gap` digit heights to its right: a sketchpad layer
     (transparent, black ink). Returns (300, 900, 4) uint8."""

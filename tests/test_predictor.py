@@ -1,23 +1,21 @@
 """The Predictor on a randomly initialised model: well-formed readings and attention views, the same
 reading for every input kind and polarity, no model call on blank input, safe across threads."""
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import cv2
 import numpy as np
 import pytest
 import torch
 
-from drawings import gap_middle, thin_one_far_seven
+from drawings import gap_middle, thin_one_far_seven, typed
 from nextnum import NextNum, Prediction, Predictor
 from nextnum.checkpoint import CheckpointError
 from nextnum.config import Config
 from nextnum.predictor import LIMIT_NOTE
 
 
-def drawing(text: str, hw: tuple[int, int] = (240, 640), org: tuple[int, int] = (60, 170)) -> np.ndarray:
-    img = np.full(hw, 255, np.uint8)
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 4.0, 0, 14, cv2.LINE_AA)
-    return img
+drawing = partial(typed, hw=(240, 640), org=(60, 170))
 
 
 @pytest.fixture(scope="module")

@@ -1,20 +1,19 @@
 """Preprocessing invariants: every input kind and polarity gives the same canvas, light and specks do
 not matter, the geometry maps canvas and original onto each other, bad input fails clearly."""
+from functools import partial
+
 import cv2
 import numpy as np
 import pytest
 from PIL import Image
 
-from nextnum.preprocess import ImageError, preprocess, to_array
+from drawings import typed
+from nextnum.inputs import ImageError, to_array
+from nextnum.preprocess import preprocess
 
 HW = (84, 168)
-
-
-def drawing(text: str = "4072", hw: tuple[int, int] = (300, 800), org: tuple[int, int] = (120, 210)) -> np.ndarray:
-    """Black digits on white, hard-edged (so bool and thresholded copies of it are the same drawing)."""
-    img = np.full(hw, 255, np.uint8)
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, 5.0, 0, 16, cv2.LINE_8)
-    return img
+# black digits on white, hard-edged (so bool and thresholded copies of it are the same drawing)
+drawing = partial(typed, hw=(300, 800), org=(120, 210), scale=5.0, thickness=16, line=cv2.LINE_8)
 
 
 def ink_box(gray: np.ndarray) -> tuple[int, int, int, int]:
