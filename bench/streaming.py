@@ -76,7 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.INFO)
 
     import app
-    from nextnum import ui
+    from nextnum.web.checkpoints import Checkpoints
+    from nextnum.web.training import TrainingSlot
     ckpt = C.checkpoint_path(args.checkpoint).resolve()
     res: dict[str, Any] = {"bench": "streaming", "machine": C.machine(), "checkpoint": str(ckpt),
                            "threads": args.threads, "frame_size": [640, 480]}
@@ -87,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         bank = C.digit_bank()[0]
     frames = [img for img, _ in C.photos(args.distinct, seed=2, bank=bank)]
     with tempfile.TemporaryDirectory() as tmp:
-        ckpts = ui.Checkpoints(Path(tmp), ckpt)
-        demo = app.build(ckpts, ui.TrainingSlot(Path(tmp), lambda: None), "")
+        ckpts = Checkpoints(Path(tmp), ckpt)
+        demo = app.build(ckpts, TrainingSlot(Path(tmp), lambda: None), "")
         fn = stream_fn(demo)
         live = ckpts.default()
         default_heavy = app.HEAVY_EVERY

@@ -29,13 +29,16 @@ import pytest
 import torch
 
 from appserver import ROOT, AppServer, make_checkpoints
-from test_reliability import drawing, write_bad_files
+from drawings import typed
+from test_reliability import write_bad_files
 
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-from nextnum import checkpoint, ui  # noqa: E402
+from nextnum import checkpoint  # noqa: E402
+from nextnum.web.checkpoints import Checkpoints  # noqa: E402
+from nextnum.web.training import TrainingSlot  # noqa: E402
 
 STREAM_S = 3  # NEXTNUM_STREAM_SECONDS: a webcam session's time limit
 CACHE_S = 6  # NEXTNUM_CACHE_SECONDS: uploads and returned images older than this are deleted
@@ -87,7 +90,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     def png(name: str, img: np.ndarray, *flags: int) -> None:
         f[name] = d / name
         cv2.imwrite(str(f[name]), img, list(flags))
-    ref = drawing()
+    ref = typed()
     png("white.png", np.full((300, 900), 255, np.uint8))
     png("black.png", np.zeros((300, 900), np.uint8))
     png("pixel.png", np.zeros((1, 1), np.uint8))
@@ -98,7 +101,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     beside = ref.copy()
     cv2.circle(beside, (850, 30), 7, 0, -1)
     png("digits-and-dot.png", beside)
-    png("seven-digits.png", drawing("1234567", org=(40, 200), scale=3.5))
+    png("seven-digits.png", typed("1234567", org=(40, 200), scale=3.5))
     wide = np.full((30, 10_000), 255, np.uint8)
     cv2.putText(wide, "72", (5_000, 25), cv2.FONT_HERSHEY_SIMPLEX, 0.8, 0, 2)
     png("wide.png", wide)
@@ -159,7 +162,7 @@ def reference(server, files):
     c = client(server)
     t = time.time()
     probe = files["digits.png"].parent / "probe.png"
-    cv2.imwrite(str(probe), drawing("31", org=(300, 210)))
+    cv2.imwrite(str(probe), typed("31", org=(300, 210)))
     out = c.predict(handle_file(str(probe)), api_name="/predict")
     made = [o["path"] for o in [out[3], out[4]] + [g["image"] for g in out[2] + out[5]] if o]
     assert made and all(Path(p).is_relative_to(server.cache) for p in made), made
@@ -615,7 +618,7 @@ def test_limits_are_set_where_the_app_is_built(tmp_path):
     spec = importlib.util.spec_from_file_location("nextnum_app", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    demo = app.build(ui.Checkpoints(tmp_path), ui.TrainingSlot(tmp_path, lambda: None), "")
+    demo = app.build(Checkpoints(tmp_path), TrainingSlot(tmp_path, lambda: None), "")
     fns = {f.api_name: f for f in demo.fns.values()}
     stream = fns["predict_frame"]
     assert (stream.time_limit, stream.concurrency_limit) == (30, 4) == (app.STREAM_SECONDS, app.STREAMS)

@@ -17,20 +17,15 @@ import pytest
 import torch
 from PIL import Image
 
-from nextnum import NextNum, Predictor, ui
+from drawings import typed
+from nextnum import NextNum, Predictor
 from nextnum import preprocess as P
 from nextnum.config import EOS, Config
 from nextnum.predictor import LIMIT_NOTE
-from nextnum.preprocess import MAX_SIDE, ImageError
+from nextnum.web.views import reading_html
+from nextnum.inputs import MAX_SIDE, READ_SIDE, ImageError
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def drawing(text: str = "4072", hw: tuple[int, int] = (300, 900), org: tuple[int, int] = (160, 210),
-            scale: float = 4.0) -> np.ndarray:
-    img = np.full(hw, 255, np.uint8)
-    cv2.putText(img, text, org, cv2.FONT_HERSHEY_SIMPLEX, scale, 0, 14, cv2.LINE_AA)
-    return img
 
 
 def png_claiming(w: int, h: int) -> bytes:
@@ -44,7 +39,7 @@ def png_claiming(w: int, h: int) -> bytes:
 
 def write_bad_files(d: Path) -> dict[str, Path]:
     """The bad files of the issue, shared with the app tests."""
-    ref = drawing()
+    ref = typed()
     png = cv2.imencode(".png", ref)[1].tobytes()
     files = {}
 
@@ -87,7 +82,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="module")
 def reference(predictor):
-    return predictor.predict(drawing(), explain=False)
+    return predictor.predict(typed(), explain=False)
 
 
 def dot(base: np.ndarray | None = None, at: tuple[int, int] = (450, 150), r: int = 7) -> np.ndarray:
@@ -135,9 +130,9 @@ def test_blank_input_reads_nothing_and_says_why(predictor, name):
 
 
 ERRORS = {  # name -> (input or file name, words the message must contain)
-    "NaN pixel": (np.where(drawing() > 0, 1.0, np.nan), "NaN"),
+    "NaN pixel": (np.where(typed() > 0, 1.0, np.nan), "NaN"),
     "+inf": (np.full((20, 20), np.inf), "infinite"),
-    "-inf pixel": (np.where(drawing() > 0, 0.0, -np.inf), "infinite"),
+    "-inf pixel": (np.where(typed() > 0, 0.0, -np.inf), "infinite"),
     "float16 NaN": (np.full((20, 20), np.nan, np.float16), "NaN"),
     "NaN in a float TIFF": ("nan.tiff", "NaN"),
     "webcam frame None": (None, "no image was given"),
@@ -170,7 +165,7 @@ def test_unreadable_input_raises_image_error_with_a_message(predictor, files, na
 
 
 def test_other_bit_depths_and_formats_read_like_the_8bit_image(predictor, files, reference):
-    ref = drawing()
+    ref = typed()
     kinds = {
         "16-bit PNG": files["16bit.png"], "16-bit RGBA PNG": files["16bit-rgba.png"],
         "float32 TIFF": files["float.tiff"], "float16 array": (ref / 255).astype(np.float16),
@@ -187,34 +182,38 @@ def test_other_bit_depths_and_formats_read_like_the_8bit_image(predictor, files,
 
 def test_huge_wide_and_tall_images(predictor):
     big = np.full((10_000, 10_000), 255, np.uint8)
-    big[4_000:7_000, 500:9_500] = cv2.resize(drawing(), (9_000, 3_000))
+    big[4_000:7_000, 500:9_500] = cv2.resize(typed(), (9_000, 3_000))
     t = time.perf_counter()
     pred = predictor.predict(big, explain=False)
     assert pred.text.isdigit() and time.perf_counter() - t < 5
     for tall in (False, True):  # the 7 is 20 px in 10,000: too small to read, or read; never an exception
         pred = predictor.predict(wide_or_tall(tall), explain=True)
         assert pred.text.isdigit() or pred.message.startswith("no digits found"), (tall, pred.message)
-    small = ui.for_reading(big)  # what the app reads (explain=True draws every map at the image's size)
-    assert max(small.shape) == ui.READ_SIDE and predictor.predict(small, explain=True).text.isdigit()
+    # every reader reads it shrunk to READ_SIDE (explain=True draws every map at the size of the image read)
+    t = time.perf_counter()
+    pred = predictor.predict(big, explain=True)
+    assert pred.text.isdigit() and time.perf_counter() - t < 5
+    assert max(pred.geometry.src_hw) == max(pred.stages["original"].shape[:2]) == READ_SIDE
+    assert max(pred.as_dict()["box"]) > READ_SIDE  # reported in the pixels of the image as given
 
 
 def test_stray_dot_beside_the_digits_is_ignored(predictor, reference):
     for at in ((850, 30), (60, 280)):  # a brush tap in a corner
-        pred = predictor.predict(sketch(dot(drawing(), at)), explain=False)
+        pred = predictor.predict(sketch(dot(typed(), at)), explain=False)
         assert pred.text == reference.text
         np.testing.assert_allclose(pred.canvas, reference.canvas, atol=1e-6)
 
 
 def test_more_than_five_digits_reads_five_and_says_so(predictor):
     cfg = predictor.config
-    seven = drawing("1234567", org=(40, 200), scale=3.5)
+    seven = typed("1234567", org=(40, 200), scale=3.5)
     never_stops, always_stops = NextNum(cfg.model), NextNum(cfg.model)
     with torch.no_grad():  # a model that never chooses EOS runs into the decoder's limit; one that always does, not
         never_stops.head.bias[EOS] = -1e4
         always_stops.head.bias[EOS] = 1e4
     pred = Predictor(never_stops, cfg).predict(seven)
     assert len(pred.text) == cfg.model.max_digits == 5 and pred.message == LIMIT_NOTE.format(n=5)
-    assert "most NextNum reads" in ui.reading_html(pred)  # shown under the digits
+    assert "most NextNum reads" in reading_html(pred)  # shown under the digits
     pred = Predictor(always_stops, cfg).predict(seven)
     assert len(pred.text) == 1 and pred.message == ""
     pred = predictor.predict(seven, explain=False)
@@ -222,13 +221,13 @@ def test_more_than_five_digits_reads_five_and_says_so(predictor):
 
 
 def test_a_valid_image_still_reads_the_same_after_all_that(predictor, reference):
-    pred = predictor.predict(drawing(), explain=False)
+    pred = predictor.predict(typed(), explain=False)
     assert pred.text == reference.text and pred.confidence == pytest.approx(reference.confidence, abs=1e-6)
 
 
 def test_each_reading_logs_its_timings(predictor, caplog):
     with caplog.at_level(logging.DEBUG, logger="nextnum.predictor"):
-        predictor.predict(drawing(), explain=False)
+        predictor.predict(typed(), explain=False)
     assert any(r.name == "nextnum.predictor" and " ms" in r.getMessage() for r in caplog.records)
 
 
@@ -238,7 +237,7 @@ PRINT_ALLOWED = {("sweep.py", "run")}  # the sweep's per-variant result line, on
 
 def test_the_package_logs_instead_of_printing():
     found = []
-    for f in sorted((ROOT / "nextnum").glob("*.py")):
+    for f in sorted((ROOT / "nextnum").rglob("*.py")):
         tree = ast.parse(f.read_text())
         for fn in ast.walk(tree):
             if isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)) and fn.name != "main":

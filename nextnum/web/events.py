@@ -1,0 +1,137 @@
+"""What each of the app's events does: Gradio handlers over the checkpoints, the Predictor and the training slot."""
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from ..checkpoint import CheckpointError
+from ..config import Config
+from ..inputs import ImageError
+from . import training, views, webcam
+from .checkpoints import Checkpoints
+
+log = logging.getLogger("nextnum.app")
+FRESH = "fresh weights"  # the Train tab's "Start from" when no checkpoint is chosen
+
+
+def _refused(what: str, e: Exception) -> gr.Error:
+    log.info("refused %s: %s", what, e)
+    return gr.Error(str(e), print_exception=False)  # logged above
+
+
+class Handlers:
+    """The app's event handlers, bound to its checkpoints, training slot and Train-tab configs."""
+
+    def __init__(self, ckpts: Checkpoints, slot: training.TrainingSlot, configs: dict[str, Path],
+                 heavy_every: int) -> None:
+        self.ckpts, self.slot, self.configs, self.heavy_every = ckpts, slot, configs, heavy_every
+
+    def predictor(self, name: str | None):
+        try:
+            return self.ckpts.predictor(name)
+        except CheckpointError as e:
+            log.warning("could not load the checkpoint %r: %s", name, e)
+            raise gr.Error(str(e), print_exception=False) from None  # logged above
+
+    # ------------------------------------------------------------ reading
+
+    def read(self, image: Any, live: str | None, layer: str | None, head: str | None) -> tuple:
+        """The Draw and Upload tabs: read the image as every reader does (Predictor.predict), with the pictures."""
+        p = self.predictor(live)
+        try:
+            pred = None if image is None else p.predict(image, explain=True)
+        except ImageError as e:
+            raise _refused("an image", e) from None
+        if pred is not None:
+            log.info("read %r (%.2f) with %s in %.0f ms", pred.text, pred.confidence, live, pred.timings_ms["total"])
+        return views.reading_views(pred, live, layer, head)
+
+    def read_frame(self, frame: Any, state: dict | None, live: str | None, smooth: bool) -> tuple:
+        """One webcam frame: annotated frame, digits, reading HTML, stats, per-digit gallery, state."""
+        if frame is None:
+            return None, "", views.reading_html(None, "no camera frame yet"), "", gr.skip(), state
+        try:
+            st, pred, text, img, stats = webcam.read_frame(self.predictor(live), frame, state, smooth,
+                                                           self.heavy_every)
+        except ImageError as e:
+            raise _refused("a webcam frame", e) from None
+        log.debug("frame %d read %r in %.0f ms", st["n"], pred.text, pred.timings_ms["total"])
+        gallery = views.attention_gallery(pred) if pred.attention is not None else gr.skip()
+        return img, text, views.reading_html(pred), stats, gallery, st
+
+    # ------------------------------------------------------------ checkpoints
+
+    def names(self) -> dict:
+        return gr.update(choices=self.ckpts.names())
+
+    def start_choices(self) -> dict:
+        """The Train tab's "Start from" menu: fresh weights, or any checkpoint listed now."""
+        return gr.update(choices=[FRESH] + self.ckpts.names())
+
+    def card(self, name: str | None) -> tuple:
+        try:
+            return views.model_card(self.ckpts.predictor(name) if name else None, name)
+        except CheckpointError as e:
+            return f"**{e}**", [], {}
+
+    def choose(self, name: str, live: str | None) -> tuple:
+        """Switch this session's model; a checkpoint that fails to load leaves the previous one live.
+        Returns the live name, the menu, the model card (3) and the four encoder selectors."""
+        try:
+            p = self.ckpts.predictor(name)
+        except CheckpointError as e:
+            log.warning("could not load the checkpoint %r (kept %r): %s", name, live, e)
+            gr.Warning(f"Could not load {name}: {e}")
+            md, rows, conf = self.card(live)
+            kept = f"kept {live}" if live else "no model is live"
+            return live, gr.update(value=live), f"**Could not load {name}; {kept}.** {e}\n\n{md}", rows, conf, \
+                *[gr.skip()] * 4
+        lc, hc = views.layer_head_choices(p.config)
+        return (name, gr.update(value=name), *views.model_card(p, name),
+                *[gr.update(choices=lc, value="rollout"), gr.update(choices=hc, value="mean")] * 2)
+
+    # ------------------------------------------------------------ training
+
+    def config_knobs(self, name: str) -> tuple:
+        c = Config.load(self.configs[name])
+        return c.train.steps, c.train.lr, c.train.batch, c.data.max_len, c.model.dim
+
+    def _outs(self, u: training.TabUpdate, token: str | None = None) -> tuple:
+        """A TabUpdate as the Train tab's outputs: status, loss plot, accuracy plot, samples, table,
+        checkpoint menu, run token, start-from menu (gr.skip() where nothing changed)."""
+        plots = (None, None) if u.history is None else \
+            (training.curves(u.history, ("loss",)), training.curves(u.history, ("token_acc", "val_seq_acc")))
+        menus = (self.names(), self.start_choices()) if u.ended else (None, None)
+        return tuple(gr.skip() if v is None else v
+                     for v in (u.message, *plots, u.samples, u.table, menus[0], token, menus[1]))
+
+    def train(self, config_name: str, steps: float, lr: float, batch: float, max_len: float, dim: float,
+              name: str, start_from: str = FRESH, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+        """Start a run from the Train tab's settings, then stream its progress and outcome."""
+        name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
+        try:
+            cfg = training.build_config(Config.load(self.configs[config_name]), steps, lr, batch, max_len, dim)
+            init = self.ckpts.resolve(start_from) if start_from and start_from != FRESH else None
+            run = self.slot.start(cfg, name, init)
+        except (training.Busy, ValueError, KeyError, FileNotFoundError, CheckpointError) as e:
+            log.info("training not started: %s", e)
+            yield self._outs(training.TabUpdate(f"**{e}**" if isinstance(e, training.Busy) else f"**Cannot start:** {e}"))
+            return
+        frm = f", from the weights of {start_from}" if run.init else ""
+        yield self._outs(training.TabUpdate(f"Started **{name}** ({config_name}, {cfg.train.steps} steps{frm})…"),
+                         token=run.token)
+        updates = training.follow(self.slot, run, lambda p, desc: progress(p, desc=desc))
+        try:
+            for u in updates:
+                yield self._outs(u)
+        finally:  # the page went away: closing follow() stops the run
+            updates.close()
+
+    def stop(self, token: str | None) -> str:
+        return "Stopping… the best checkpoint so far will be kept." if self.slot.stop(token) else \
+            "Nothing of yours is training."

@@ -1,0 +1,307 @@
+"""The Train tab's work: its configs and knobs, the training data, one run at a time in a thread, its progress."""
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import cv2
+import numpy as np
+
+from .. import checkpoint
+from ..config import Config
+from .checkpoints import NAME_RE, is_checkpoint
+from .views import accuracy_table, duration
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+log = logging.getLogger(__name__)
+
+
+def training_configs(folder: Path) -> dict[str, Path]:
+    """name -> file of the configs in `folder` that describe a model to train (a 'model' section): not
+    the sweep's grid, nor data-only settings such as configs/clean.json (an evaluation complexity)."""
+    out = {}
+    for p in sorted(Path(folder).glob("*.json")):
+        try:
+            d = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(d, dict) and isinstance(d.get("model"), dict):
+            out[p.stem] = p
+    return out
+
+
+def progress_line(p: dict[str, Any]) -> str:
+    """One line of a training progress report."""
+    val = "-" if p.get("val_seq_acc") is None else f"{p['val_seq_acc']:.1%}"
+    return (f"step {p['step']}/{p['steps']} · loss {p['loss']:.3f} · token acc {p['token_acc']:.1%} · "
+            f"val sequence acc {val} · up to {p['max_len']} digits · {duration(p['elapsed_s'])} elapsed, "
+            f"ETA {duration(p['eta_s'])}")
+
+
+def curves(rows: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "token_acc", "val_seq_acc")) -> pd.DataFrame:
+    """Long-form DataFrame (step, value, metric) of the given progress keys, for a gr.LinePlot."""
+    import pandas as pd
+    recs = [{"step": r["step"], "value": r[k], "metric": k} for r in rows for k in keys if r.get(k) is not None]
+    return pd.DataFrame(recs, columns=["step", "value", "metric"])
+
+
+def build_config(base: Config, steps: float, lr: float, batch: float, max_len: float, dim: float) -> Config:
+    """A copy of `base` with the UI's knobs applied; ValueError with a message meant for the user."""
+    try:
+        steps, batch, max_len, dim, lr = int(steps), int(batch), int(max_len), int(dim), float(lr)
+    except (TypeError, ValueError):
+        raise ValueError("steps, batch, digits and model width must be whole numbers, lr a number") from None
+    if not 1 <= steps <= 50_000:
+        raise ValueError("steps must be between 1 and 50,000")
+    if not 0 < lr <= 0.1:
+        raise ValueError("lr must be between 0 and 0.1")
+    if not 1 <= batch <= 512:
+        raise ValueError("batch must be between 1 and 512")
+    d = base.to_dict()
+    if not 1 <= max_len <= d["model"]["max_digits"]:
+        raise ValueError(f"max digits must be between 1 and {d['model']['max_digits']} for this config")
+    if dim < d["model"]["heads"] or dim % d["model"]["heads"] or dim > 256:
+        raise ValueError(f"model width must be a multiple of the {d['model']['heads']} heads, at most 256")
+    d["model"]["dim"] = dim
+    d["data"]["max_len"] = max_len
+    d["data"]["min_len"] = min(d["data"].get("min_len", 1), max_len)
+    d["train"].update(steps=steps, lr=lr, batch=batch, time_budget_min=0)
+    d["train"]["eval_every"] = max(1, min(d["train"].get("eval_every", 250), max(steps // 4, 1)))
+    d["train"]["warmup"] = min(d["train"].get("warmup", 200), max(steps // 5, 1))
+    try:
+        return Config.from_dict(d)
+    except (TypeError, AssertionError, ValueError) as e:
+        raise ValueError(f"invalid settings: {e}") from None
+
+
+def sample_predictions(model, bank, cfg: Config, n: int = 6, seed: int | None = None) -> list[tuple[np.ndarray, str]]:
+    """Read n freshly rendered canvases; captions say what was drawn and what was read."""
+    import torch
+    from ..data import render
+    gen = torch.Generator().manual_seed(seed if seed is not None else int(time.time() * 1000) % 2**31)
+    b = render(bank, n, cfg.data, (cfg.model.img_h, cfg.model.img_w), gen)
+    read = model.generate(b.images).texts()
+    out = []
+    for img, true, got in zip(b.images[:, 0].numpy(), b.texts, read):
+        pic = cv2.resize((255 - img * 255).astype(np.uint8), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+        out.append((pic, f"drawn {true} · read {got} {'✓' if got == true else '✗'}"))
+    return out
+
+
+def training_data(data_root: str | Path, force_fixture: bool = False) -> tuple[str, Callable[[], tuple[Any, Callable]]]:
+    """What the Train tab trains on: MNIST under data_root when it is there, else the built-in sample.
+    Returns (a note for the tab, a loader giving (bank, score(model, cfg) -> evaluation dict))."""
+    from .. import data, evaluate
+    raw = Path(data_root) / "MNIST" / "raw"
+    if not force_fixture and all((raw / f"{s}-images-idx3-ubyte").exists() for s in ("train", "t10k")):
+        def load_mnist():
+            def score(model, cfg):
+                res = evaluate.evaluate_synthetic(model, data_root, 300, 0, cfg.data)
+                return {**res, "source": "300 canvases of MNIST t10k digits"}
+            return data.load_mnist(data_root, train=True), score
+        return (f"Training data: MNIST from `{data_root}`; each new model is scored on 300 canvases of t10k digits.",
+                load_mnist)
+
+    def load_fixture():
+        bank = data.load_fixture()
+
+        def score(model, cfg):
+            b = data.fixed_batches(bank, 100, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=12345)
+            return {**evaluate.score(evaluate.predict_batches(model, b)),
+                    "source": "100 canvases of the built-in sample (digits also seen in training)"}
+        return bank, score
+    why = "forced by NEXTNUM_TRAIN_DATA=fixture" if force_fixture else f"MNIST not found under `{data_root}`"
+    return (f"**Training data: the small built-in sample of {len(data.load_fixture())} MNIST digits** ({why}). "
+            "Fine to try the tab, not to make a good model: start the app with `--data DIR` pointing at MNIST.",
+            load_fixture)
+
+
+class Busy(RuntimeError):
+    """Another training run holds the slot."""
+
+
+@dataclass
+class Run:
+    """One training run of the Train tab: its settings, stop flag, progress events and outcome."""
+    name: str
+    cfg: Config
+    init: Path | None = None  # checkpoint whose weights the run starts from (None: fresh weights)
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    stop: threading.Event = field(default_factory=threading.Event)
+    events: queue.Queue = field(default_factory=queue.Queue)
+    history: list[dict[str, Any]] = field(default_factory=list)
+    status: str = "starting"
+    error: str = ""
+    checkpoint: str | None = None  # folder name under checkpoints/ once promoted
+    evaluation: dict[str, Any] | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+    def follow(self, heartbeat: float = 1.0) -> Iterator[dict[str, Any] | None]:
+        """Progress dicts as they come (None as a heartbeat when nothing came), until the run ends."""
+        while True:
+            try:
+                ev = self.events.get(timeout=heartbeat)
+            except queue.Empty:
+                if self.done.is_set():
+                    return
+                yield None
+                continue
+            if ev is StopIteration:
+                return
+            yield ev
+
+
+class TrainingSlot:
+    """One training run at a time in this process. A run trains a fresh model in a hidden folder
+    under checkpoints/ (never listed), so the live models are never touched; when it ends (finished,
+    stopped, or failed after a checkpoint was saved) the best weights so far are evaluated and the
+    folder is renamed to checkpoints/<name>."""
+
+    def __init__(self, root: str | Path, load_data: Callable[[], tuple[Any, Callable[[Any, Config], dict]]]) -> None:
+        self.root = Path(root)
+        self._load_data = load_data  # -> (training bank, evaluate(model, cfg) -> score dict)
+        self._lock = threading.Lock()
+        self.current: Run | None = None
+
+    def busy(self) -> bool:
+        """Whether a run holds the slot now."""
+        return self._lock.locked()
+
+    def start(self, cfg: Config, name: str, init: Path | None = None) -> Run:
+        """Start training `cfg` into checkpoints/<name>, from fresh weights or from the checkpoint `init`
+        (fine-tuning). ValueError, meant for the user, when the name or the starting point will not do."""
+        if not NAME_RE.match(name or ""):
+            raise ValueError("name the checkpoint with letters, digits, '-', '_' or '.' (not starting with '.')")
+        if (self.root / name).exists():
+            raise ValueError(f"checkpoints/{name} already exists: choose another name")
+        if init is not None:
+            from ..model import init_mismatch
+            try:
+                start = Config.from_dict(checkpoint.read_json(Path(init) / checkpoint.CONFIG)).model
+            except (checkpoint.CheckpointError, ValueError) as e:
+                raise ValueError(f"cannot start from {Path(init).name}: {e}") from None
+            why = init_mismatch(start, cfg.model)
+            if why:
+                raise ValueError(f"cannot start from {Path(init).name}: its model does not fit this config ({why})")
+        if not self._lock.acquire(blocking=False):
+            raise Busy("training is busy: another run is in progress; try again when it ends")
+        try:
+            run = Run(name, cfg, init)
+            self.current = run
+            threading.Thread(target=self._work, args=(run,), name=f"train-{name}", daemon=True).start()
+        except BaseException:
+            self._lock.release()
+            raise
+        return run
+
+    def stop(self, token: str | None) -> bool:
+        """Ask the current run to stop, if `token` is its owner's; whether it was asked."""
+        run = self.current
+        if run is None or run.done.is_set() or token != run.token:
+            return False
+        run.stop.set()
+        return True
+
+    def _work(self, run: Run) -> None:
+        from ..train import train
+        tmp = self.root / f".training-{run.name}-{run.token[:8]}"
+        try:
+            bank, evaluate = self._load_data()
+
+            def on_progress(p: dict[str, Any]) -> None:
+                # runs in this thread between steps, so reading the just-saved best checkpoint is race-free
+                p = dict(p)
+                if p.get("validated") and is_checkpoint(tmp):
+                    model, cfg, _ = checkpoint.load(tmp)
+                    p["samples"] = sample_predictions(model, bank, cfg)
+                run.history.append({k: v for k, v in p.items() if k != "samples"})
+                run.events.put(p)
+
+            run.status = "training"
+            metrics = train(run.cfg, tmp, bank=bank, on_progress=on_progress, stop=run.stop, resume=False,
+                            init=run.init)
+            run.status = metrics.get("status", "finished")
+        except Exception as e:  # a failed run must not take the app down; its best checkpoint is still kept
+            log.exception("training %s failed", run.name)
+            run.status, run.error = "failed", f"{type(e).__name__}: {e}"
+        try:
+            if is_checkpoint(tmp):
+                run.events.put({"phase": "evaluating"})
+                model, cfg, metrics = checkpoint.load(tmp)
+                try:
+                    run.evaluation = evaluate(model, cfg)
+                except Exception as e:  # keep the weights even if they cannot be scored
+                    log.exception("evaluating the run %s failed", run.name)
+                    run.evaluation = {"error": f"{type(e).__name__}: {e}"}
+                metrics.update(status=run.status, evaluation=run.evaluation)
+                if run.error:
+                    metrics["error"] = run.error
+                checkpoint.write_files(tmp, {checkpoint.METRICS: (json.dumps(metrics, indent=2) + "\n").encode()})
+                (tmp / "resume.safetensors").unlink(missing_ok=True)  # optimizer state: not needed to read
+                final, i = self.root / run.name, 1
+                while final.exists():  # someone took the name meanwhile: never overwrite a checkpoint
+                    i += 1
+                    final = self.root / f"{run.name}-{i}"
+                tmp.rename(final)
+                run.checkpoint = final.name
+                run.events.put({"phase": "done", "samples": sample_predictions(model, bank, cfg, seed=1)})
+            else:
+                shutil.rmtree(tmp, ignore_errors=True)  # nothing worth keeping was saved
+        except Exception as e:  # the weights stay in the hidden folder; say where
+            log.exception("saving the run %s failed; its files are in %s", run.name, tmp)
+            run.error = run.error or f"{type(e).__name__}: {e}"
+        finally:
+            run.done.set()
+            run.events.put(StopIteration)
+            self._lock.release()
+
+
+@dataclass
+class TabUpdate:
+    """What the Train tab shows after one event of a run; None leaves that part as it is."""
+    message: str | None = None
+    history: list[dict[str, Any]] | None = None  # progress rows, for the curves
+    samples: list[tuple[np.ndarray, str]] | None = None
+    table: list[list[Any]] | None = None  # the final evaluation by length
+    ended: bool = False  # the run is over: the checkpoint menus list its folder now
+
+
+def follow(slot: TrainingSlot, run: Run, progress: Callable[[float, str], None],
+           every_s: float = 0.5) -> Iterator[TabUpdate]:
+    """The Train tab's updates while `run` trains (at most one per every_s, besides sample pictures),
+    then its outcome. Heartbeats (all None) keep the page's connection alive; when the page goes away
+    (this generator is closed) the run is stopped rather than trained for nobody."""
+    last = 0.0
+    try:
+        for ev in run.follow():
+            if ev is None or ev.get("phase") == "evaluating":
+                yield TabUpdate("Evaluating the best checkpoint…" if ev else None)
+            elif "step" in ev:
+                progress(min(ev["progress"], 1.0), f"ETA {duration(ev['eta_s'])}")
+                if ev.get("samples") or time.perf_counter() - last > every_s:
+                    last = time.perf_counter()
+                    yield TabUpdate(progress_line(ev), history=run.history, samples=ev.get("samples"))
+            elif ev.get("samples"):
+                yield TabUpdate("Saving…", samples=ev["samples"])
+    finally:
+        if not run.done.is_set():
+            slot.stop(run.token)
+    ev = run.evaluation or {}
+    rows, _ = accuracy_table(ev) if "by_length" in ev else ([], "")
+    where = f"saved as **checkpoints/{run.checkpoint}** (choose it in the checkpoint menu)" if run.checkpoint \
+        else "nothing was saved"
+    msg = f"Training **{run.status}**: {where}." + (f" Error: `{run.error}`" if run.error else "")
+    if ev.get("source"):
+        msg += f" Evaluated on {ev['source']}."
+    yield TabUpdate(msg, history=run.history, table=rows, ended=True)

@@ -1,0 +1,162 @@
+"""What the reading tabs and the Model tab show: HTML of a reading, attention galleries, encoder view, model card."""
+from __future__ import annotations
+
+import html
+import re
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from ..attention import DIGIT_COLOURS
+from ..config import Config
+from ..inputs import downscale, roi_box
+
+DISPLAY_SIDE = 640  # pictures sent to the browser: they are encoded per request, so smaller is faster
+
+
+def reading_html(pred, note: str = "") -> str:
+    """The digits big, each with its confidence bar and the next likeliest alternatives."""
+    if pred is None or not pred.digits:
+        msg = html.escape(pred.message if pred is not None and pred.message else note or "Draw a number to read it.")
+        return f"<div class='nn-reading nn-empty' style='font-size:1.2em;color:#666;padding:1em'>{msg}</div>"
+    cards = []
+    for i, d in enumerate(pred.digits):
+        r, g, b = DIGIT_COLOURS[i % len(DIGIT_COLOURS)]
+        alts = ", ".join(f"{a} {p:.0%}" for a, p in d.top3[1:] if p >= 0.005) or "none"
+        cards.append(
+            f"<div style='display:inline-block;text-align:center;margin:0 .4em;min-width:3.2em'>"
+            f"<div style='font-size:4.2em;font-weight:700;line-height:1.05;color:rgb({r},{g},{b})'>{d.digit}</div>"
+            f"<div style='height:.45em;background:#ddd;border-radius:3px'><div style='height:100%;width:{d.prob:.0%};"
+            f"background:rgb({r},{g},{b});border-radius:3px'></div></div>"
+            f"<div style='font-size:.95em'>{d.prob:.0%}</div>"
+            f"<div style='font-size:.8em;color:#666'>or {alts}</div></div>")
+    extra = f"<div style='color:#a60'>{html.escape(pred.message)}</div>" if pred.message else ""
+    return (f"<div class='nn-reading'>{''.join(cards)}<div style='margin-top:.4em'>whole reading "
+            f"<b>{pred.confidence:.0%}</b> sure{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
+
+
+def crop(img: np.ndarray, roi: tuple[float, float, float, float] | None) -> np.ndarray:
+    """The part of img inside roi (fractions of width and height; None: all of it)."""
+    x0, y0, x1, y1 = roi_box(img.shape[:2], roi)
+    return img[y0:y1, x0:x1]
+
+
+def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | None:
+    """The digits' box in the original image as fractions, grown by `margin` of its height each side."""
+    if pred is None or pred.geometry is None:
+        return None
+    (h, w), (x0, y0, x1, y1) = pred.geometry.src_hw, pred.geometry.crop
+    m = margin * (y1 - y0)
+    return max(0.0, (x0 - m) / w), max(0.0, (y0 - m) / h), min(1.0, (x1 + m) / w), min(1.0, (y1 + m) / h)
+
+
+def attention_gallery(pred) -> list[tuple[np.ndarray, str]]:
+    """Per-digit overlays ("where it looked for digit k"), cropped around the digits."""
+    if pred is None or pred.attention is None:
+        return []
+    roi = ink_roi(pred)
+    return [(downscale(crop(img, roi), DISPLAY_SIDE), f"digit {i + 1}: {d.digit} ({d.prob:.0%})")
+            for i, (d, img) in enumerate(zip(pred.digits, pred.attention.per_digit))]
+
+
+def stage_gallery(pred) -> list[tuple[np.ndarray, str]]:
+    """The preprocessing stages, in order, with their names."""
+    return [] if pred is None else [(downscale(img, DISPLAY_SIDE), name) for name, img in pred.stages.items()]
+
+
+def layer_head_choices(cfg: Config | None) -> tuple[list[str], list[str]]:
+    """Encoder selector choices: rollout or one layer; the mean of the heads or one head."""
+    if cfg is None:
+        return ["rollout"], ["mean"]
+    m = cfg.model
+    return (["rollout"] + [f"layer {i + 1}" for i in range(m.enc_layers)],
+            ["mean"] + [f"head {i + 1}" for i in range(m.heads)])
+
+
+def _index(choice: str | None, n: int) -> int | None:
+    """'layer 2' -> 1; anything else (rollout, mean, out of range) -> None."""
+    m = re.fullmatch(r"\w+ (\d+)", choice or "")
+    i = int(m.group(1)) - 1 if m else -1
+    return i if 0 <= i < n else None
+
+
+def encoder_view(pred, layer: str | None, head: str | None) -> np.ndarray | None:
+    """The encoder's self-attention on the image: the rollout, or one layer (one head or their mean)."""
+    if pred is None or pred.attention is None:
+        return None
+    a = pred.attention
+    li = _index(layer, a.encoder.shape[0])
+    if li is None:
+        return downscale(a.rollout_overlay, DISPLAY_SIDE)  # predict drew the rollout view already: don't draw it twice
+    return downscale(a.encoder_overlay(li, _index(head, a.encoder.shape[1])), DISPLAY_SIDE)
+
+
+def details(pred, checkpoint_name: str | None) -> dict[str, Any]:
+    """The reading as JSON (Prediction.as_dict), with the checkpoint that read it."""
+    d = pred.as_dict() if pred is not None else {"text": "", "digits": [], "message": ""}
+    d["checkpoint"] = checkpoint_name
+    return d
+
+
+def reading_views(pred, checkpoint_name: str | None, layer: str | None, head: str | None) -> tuple:
+    """Everything the Draw and Upload tabs show, in order: digits text, reading HTML, per-digit gallery,
+    combined map, encoder view, stages gallery, details dict."""
+    combined = None
+    if pred is not None and pred.attention is not None:
+        combined = downscale(crop(pred.attention.combined, ink_roi(pred)), DISPLAY_SIDE)
+    return (pred.text if pred is not None else "", reading_html(pred), attention_gallery(pred), combined,
+            encoder_view(pred, layer, head), stage_gallery(pred), details(pred, checkpoint_name))
+
+
+def empty_views() -> tuple:
+    """reading_views for a cleared sketchpad."""
+    return "", reading_html(None), [], None, None, [], {}
+
+
+# ---------------------------------------------------------------- model card
+
+def accuracy_table(metrics: dict[str, Any]) -> tuple[list[list[Any]], str]:
+    """Rows (length, samples, sequence accuracy) from the first 'by_length' found in metrics.json."""
+    for key, block in [("", metrics)] + [(k, v) for k, v in metrics.items() if isinstance(v, dict)]:
+        if isinstance(block.get("by_length"), dict):
+            counts = block.get("by_length_count", {})
+            rows = [[k, counts.get(k, ""), f"{v:.1%}"] for k, v in block["by_length"].items()]
+            if "sequence_accuracy" in block:
+                rows.append(["all", block.get("samples", ""), f"{block['sequence_accuracy']:.1%}"])
+            src = block.get("source") or block.get("data") or key or "metrics.json"
+            return rows, str(src)
+    return [], ""
+
+
+def duration(s: float | None) -> str:
+    """Seconds as H:MM:SS or MM:SS; '?' when unknown."""
+    return "?" if s is None or not np.isfinite(s) else tqdm.format_interval(s)
+
+
+def _trained(m: dict[str, Any]) -> str:
+    secs = m.get("train_seconds")
+    return f"{m.get('steps', '?')} steps" + (f" in {duration(secs)}" if secs else "")
+
+
+def model_card(pred_obj, name: str | None) -> tuple[str, list[list[Any]], dict[str, Any]]:
+    """Markdown summary, accuracy-by-length rows and the config dict of a loaded Predictor."""
+    if pred_obj is None:
+        return "**No model loaded.** Train one in the Train tab or start the app with `--checkpoint PATH`.", [], {}
+    m, mc = pred_obj.metrics, pred_obj.config.model
+    rows, src = accuracy_table(m)
+    lines = [f"### {html.escape(name or '?')}",
+             f"- **parameters:** {pred_obj.model.num_params():,}",
+             f"- **canvas:** {mc.img_h}×{mc.img_w}, patch grid {mc.grid[0]}×{mc.grid[1]}, {mc.enc_layers} encoder + "
+             f"{mc.dec_layers} decoder layers, width {mc.dim}, {mc.heads} heads, up to {mc.max_digits} digits",
+             f"- **training:** {_trained(m)}" + (f", status *{m['status']}*" if m.get("status") else "")]
+    parent = m.get("init_metrics")
+    if isinstance(parent, dict):  # fine-tuned (train.py --init): say from what
+        lines.append(f"- **started from:** a model trained {_trained(parent)}"
+                     + (f" ({html.escape(str(m['init']))})" if m.get("init") else ""))
+    if m.get("best_val_seq_acc") is not None:
+        lines.append(f"- **best validation sequence accuracy:** {m['best_val_seq_acc']:.1%} "
+                     f"({m.get('val', 'validation canvases')})")
+    lines.append(f"- **accuracy by length** below: {html.escape(src)}" if src else
+                 "- no accuracy-by-length table in this checkpoint's metrics.json (run `python -m nextnum.evaluate`)")
+    return "\n".join(lines), rows, pred_obj.config.to_dict()

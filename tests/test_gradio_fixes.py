@@ -1,0 +1,55 @@
+"""The Gradio cache-writer workaround: a returned picture is renamed into place, so whoever reads the cached
+file (the file route serving it) always gets the whole of it, even while another request saves it again."""
+import os
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nextnum.web import gradio_fixes
+
+processing_utils = pytest.importorskip("gradio.processing_utils")
+
+
+@pytest.fixture
+def picture():
+    gradio_fixes.install()  # what app.py does on import
+    return Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), np.uint8))
+
+
+def test_saving_the_same_picture_again_replaces_the_file_instead_of_rewriting_it(tmp_path, picture):
+    path = processing_utils.save_pil_to_cache(picture, str(tmp_path), format="png")  # as gr.Gallery calls it
+    whole = open(path, "rb").read()
+    with open(path, "rb") as served:  # a response still being sent
+        again = processing_utils.save_img_array_to_cache(np.asarray(picture), str(tmp_path), format="png")  # gr.Image
+        assert again == path
+        assert os.fstat(served.fileno()).st_ino != os.stat(path).st_ino, "rewritten in place"
+        assert served.read() == whole
+    assert open(path, "rb").read() == whole
+    assert os.listdir(os.path.dirname(path)) == ["image.png"]  # no temporary files left
+
+
+def test_a_reader_never_sees_a_truncated_file_while_others_save_it(tmp_path, picture):
+    path = processing_utils.save_pil_to_cache(picture, str(tmp_path), format="png")
+    size, stop, short = os.path.getsize(path), threading.Event(), []
+
+    def save() -> None:
+        while not stop.is_set():
+            processing_utils.save_pil_to_cache(picture, str(tmp_path), format="png")
+    writers = [threading.Thread(target=save) for _ in range(2)]
+    for w in writers:
+        w.start()
+    try:
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:
+            with open(path, "rb") as f:
+                n = len(f.read())
+            if n != size:
+                short.append(n)
+    finally:
+        stop.set()
+        for w in writers:
+            w.join()
+    assert not short, f"{len(short)} reads of a partly written file (sizes {sorted(set(short))[:5]} of {size})"
