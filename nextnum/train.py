@@ -15,8 +15,8 @@ import math
 import os
 import sys
 import threading
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,46 +24,22 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
-from .config import BOS, PAD, Config
+from .config import BOS, PAD, Config, TrainConfig
 from .data import DigitBank, fixed_batches, load_mnist, render, token_masks, with_fonts
+from .distributed import dist_setup
 from .evaluate import predict_batches, score
 from .model import NextNum, adapt_positions, init_mismatch
+from .resume import Progress, averaged_model, load_resume, save_resume
 
 log = logging.getLogger(__name__)
-RESUME = "resume.safetensors"
 
 
-def pick_device(name: str | None = None) -> torch.device:
-    if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda")
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return torch.device("mps")
-    return torch.device("cpu")
-
-
-def dist_setup(device: str | None) -> tuple[int, int, torch.device]:
-    """(rank, world size, device). Under torchrun (WORLD_SIZE > 1) joins the process group:
-    NCCL with one GPU per process when CUDA is there, gloo on CPU."""
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return 0, 1, pick_device(device)
-    cuda = torch.cuda.is_available() and device in (None, "cuda")
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if cuda else "gloo")
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    dev = torch.device("cuda", local) if cuda else torch.device("cpu")
-    if cuda:
-        torch.cuda.set_device(dev)
-    return dist.get_rank(), world, dev
-
-
-def lr_at(progress: float, step: int, cfg) -> float:
+# Hand-written rather than a torch.optim.lr_scheduler: with train.time_budget_min the decay follows
+# max(step progress, wall-time progress), and torch's schedulers only count steps.
+def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to min_lr_frac * lr over progress in [0, 1]."""
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -80,55 +56,139 @@ def max_len_at(progress: float, cfg: Config) -> int:
     return lo + int((hi - lo + 1) * progress / cfg.train.curriculum)
 
 
-@torch.no_grad()
-def ema_update(avg: NextNum, model: NextNum, decay: float) -> None:
-    """avg <- decay * avg + (1 - decay) * model for parameters; buffers (BatchNorm statistics) are copied."""
-    for a, p in zip(avg.parameters(), model.parameters()):
-        a.lerp_(p, 1.0 - decay)
-    for a, b in zip(avg.buffers(), model.buffers()):
-        a.copy_(b)
+def _log_file(out: Path, rank: int) -> logging.Handler:
+    handler = logging.FileHandler(out / "train.log") if rank == 0 else logging.NullHandler()
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    handler.setLevel(logging.INFO)
+    if log.level == logging.NOTSET or log.level > logging.INFO:  # the log file gets INFO whatever the caller set
+        log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    return handler
 
 
-def _save_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator,
-                 meta: dict[str, Any], avg: NextNum | None = None) -> None:
-    tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
-    if avg is not None:
-        tensors.update({f"ema.{k}": v for k, v in avg.state_dict().items()})
-    for i, st in opt.state_dict()["state"].items():
-        for k, v in st.items():
-            tensors[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
-    tensors["gen_state"] = gen.get_state()
-    tmp = out / f".{RESUME}.tmp"
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={"meta": json.dumps(meta)})
-    os.replace(tmp, out / RESUME)
+def _starting_point(init: str | Path | None, cfg: Config) -> tuple[NextNum | None, dict[str, Any] | None]:
+    """The --init checkpoint's model and metrics, refused at once when its shape does not fit cfg."""
+    if init is None:
+        return None, None
+    start, _, init_metrics = checkpoint.load(init)
+    why = init_mismatch(start.cfg, cfg.model)
+    if why:
+        raise checkpoint.CheckpointError(f"cannot start from {init}: its model does not fit the config ({why})")
+    return start, init_metrics
 
 
-def _load_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator,
-                 avg: NextNum | None = None) -> dict[str, Any] | None:
-    f = out / RESUME
-    if not f.exists():
-        return None
-    try:
-        from safetensors import safe_open
-        with safe_open(str(f), "pt") as h:
-            meta = json.loads(h.metadata()["meta"])
-        t = load_file(str(f))
-        model.load_state_dict({k[6:]: v for k, v in t.items() if k.startswith("model.")})
-        if avg is not None:  # a run that had no average yet starts it from the model
-            ema = {k[4:]: v for k, v in t.items() if k.startswith("ema.")}
-            avg.load_state_dict(ema or model.state_dict())
-        sd = opt.state_dict()
-        for key, v in t.items():
-            if key.startswith("opt."):
-                _, i, name = key.split(".", 2)
-                sd["state"].setdefault(int(i), {})[name] = v
-        opt.load_state_dict(sd)
-        gen.set_state(t["gen_state"])
-    except (SafetensorError, OSError, KeyError, RuntimeError, ValueError) as e:
-        log.warning("ignoring unreadable resume state %s (%s); starting afresh", f, e)
-        return None
-    return meta
+def _data(cfg: Config, bank: DigitBank | None, data_root: str | Path | None, download: bool, rank: int,
+          world: int) -> tuple[DigitBank, list, list[Path]]:
+    """(training digits with any font digits, this process's share of the validation batches, fonts)."""
+    if bank is None:
+        bank = load_mnist(data_root, train=True, download=download)
+    train_bank, val_bank = bank.split(min(cfg.data.val_holdout, len(bank) // 5))
+    n_handwritten = len(train_bank)
+    train_bank, fonts = with_fonts(train_bank, cfg.data)  # training digits only
+    if fonts:
+        log.info("%d training digits: %d handwritten, %d from %d fonts", len(train_bank), n_handwritten,
+                 len(train_bank) - n_handwritten, len(fonts))
+    hw = (cfg.model.img_h, cfg.model.img_w)
+    return train_bank, fixed_batches(val_bank, cfg.train.val_samples, cfg.data, hw, seed=cfg.train.seed + 1)[rank::world], fonts
+
+
+def _optimizer(model: NextNum, tc: TrainConfig) -> torch.optim.AdamW:
+    """AdamW with weight decay on matrices only (not on biases, norms or positions)."""
+    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
+    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
+
+
+def _loss(net: torch.nn.Module, b: Any, cfg: Config, dev: torch.device) -> tuple[torch.Tensor, float]:
+    """The training loss of one batch, and its token accuracy."""
+    tc = cfg.train
+    img, tgt = b.images.to(dev), b.targets.to(dev)
+    inp = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], 1)  # (B, T) shifted right
+    logits, tok_logits, cross = net(img, inp, extras=True)  # (B,T,V), (B,N,11), (B,L,T,N)
+    loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD, label_smoothing=tc.label_smoothing)
+    inside = token_masks(b, cfg.model).to(dev)  # (B, K, N)
+    if tc.aux_weight > 0:
+        loss = loss + tc.aux_weight * F.cross_entropy(tok_logits.flatten(0, 1), _token_labels(inside, tgt).flatten())
+    if tc.guide_weight > 0:
+        K = inside.shape[1]
+        mass = (cross.mean(1)[:, :K] * inside).sum(-1)  # (B, K): step k's attention (layers averaged) inside digit k
+        valid = tgt[:, :K] < 10
+        loss = loss + tc.guide_weight * -(mass.clamp_min(1e-4).log() * valid).sum() / valid.sum()
+    with torch.no_grad():
+        mask = tgt != PAD
+        acc = ((logits.argmax(-1) == tgt) & mask).sum().item() / mask.sum().item()
+    return loss, acc
+
+
+def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum, val: list, opt: torch.optim.Optimizer,
+              gen: torch.Generator, avg: AveragedModel | None, rank: int, world: int, dev: torch.device) -> dict[str, Any]:
+    """Score the kept weights on the validation canvases; save them if best, and the resume state."""
+    pairs = predict_batches(kept, val, dev)
+    if world > 1:  # every rank scored its share of the validation canvases
+        parts: list[Any] = [None] * world
+        dist.all_gather_object(parts, pairs)
+        pairs = [p for part in parts for p in part]
+    res = score(pairs)
+    model.train()
+    rec = {"step": s.step, "elapsed_s": round(s.elapsed(), 1), "loss": s.loss, "token_acc": s.acc,
+           "val_seq_acc": res["sequence_accuracy"], "val_digit_acc": res["digit_accuracy"], "samples_seen": s.seen}
+    s.history.append(rec)
+    if res["sequence_accuracy"] > s.best:
+        s.best = res["sequence_accuracy"]
+        if rank == 0:
+            checkpoint.save(out, kept, cfg, _metrics(model, s, "in progress"))
+    if rank == 0:
+        save_resume(out, model, opt, gen, s.meta(), avg)
+    log.info("step %d val seq acc %.4f (best %.4f)", s.step, res["sequence_accuracy"], s.best)
+    return rec
+
+
+def _agreed(stop: threading.Event | None, s: Progress, world: int) -> tuple[bool, bool]:
+    """(stop asked, more to do), the same on every process: else one would wait forever for the others."""
+    want_stop, go_on = stop is not None and stop.is_set(), s.fraction() < 1.0
+    if world > 1:
+        flags = torch.tensor([float(want_stop), float(go_on)])
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        want_stop, go_on = bool(flags[0]), bool(flags[1])
+    return want_stop, go_on
+
+
+def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: torch.optim.Optimizer,
+          avg: AveragedModel | None, gen: torch.Generator, train_bank: DigitBank, validate: Callable[[], dict],
+          on_progress: Callable[[dict[str, Any]], None] | None, stop: threading.Event | None, rank: int, world: int,
+          dev: torch.device) -> str:
+    """Train until the steps or the time run out ("finished") or stop is set ("stopped")."""
+    tc, hw = cfg.train, (cfg.model.img_h, cfg.model.img_w)
+    model.train()
+    while True:
+        want_stop, go_on = _agreed(stop, s, world)
+        if want_stop or not go_on:
+            return "stopped" if want_stop else "finished"
+        p = s.fraction()
+        lr = lr_at(p, s.step, tc)
+        for g in opt.param_groups:
+            g["lr"] = lr
+        b = render(train_bank, tc.batch, cfg.data, hw, gen, max_len=max_len_at(p, cfg))
+        loss, acc = _loss(net, b, cfg, dev)
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss.item()} at step {s.step}; try a lower lr")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+        opt.step()
+        if avg is not None:
+            avg.update_parameters(model)
+        s.step += 1
+        s.seen += tc.batch * world
+        s.record(loss.item(), acc)
+        rec = validate() if s.step % tc.eval_every == 0 else None
+        if on_progress is not None and rank == 0 and (s.step % 10 == 0 or rec is not None):
+            el, p = s.elapsed(), s.fraction()
+            on_progress({"step": s.step, "steps": tc.steps, "progress": p, "loss": s.loss, "token_acc": s.acc,
+                         "val_seq_acc": s.history[-1]["val_seq_acc"] if s.history else None, "best": s.best,
+                         "lr": lr, "elapsed_s": el, "eta_s": el * (1 - p) / max(p, 1e-9),
+                         "max_len": max_len_at(p, cfg), "validated": rec is not None})
 
 
 def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, bank: DigitBank | None = None,
@@ -148,158 +208,38 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rank, world, dev = dist_setup(device)
-    handler = logging.FileHandler(out / "train.log") if rank == 0 else logging.NullHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    handler.setLevel(logging.INFO)
-    if log.level == logging.NOTSET or log.level > logging.INFO:  # the log file gets INFO whatever the caller set
-        log.setLevel(logging.INFO)
-    log.addHandler(handler)
+    handler = _log_file(out, rank)
     threads_before = torch.get_num_threads()
     if tc.threads > 0:  # process-wide in torch: put back when training ends (the app trains in a thread)
         torch.set_num_threads(tc.threads)
     try:
-        start = init_metrics = None
-        if init is not None:  # checked before anything slow
-            start, _, init_metrics = checkpoint.load(init)
-            why = init_mismatch(start.cfg, cfg.model)
-            if why:
-                raise checkpoint.CheckpointError(f"cannot start from {init}: its model does not fit the config ({why})")
+        start, init_metrics = _starting_point(init, cfg)  # checked before anything slow
         torch.manual_seed(tc.seed)  # the same initial weights on every rank
-        if bank is None:
-            bank = load_mnist(data_root, train=True, download=download)
-        train_bank, val_bank = bank.split(min(cfg.data.val_holdout, len(bank) // 5))
-        n_handwritten = len(train_bank)
-        train_bank, fonts = with_fonts(train_bank, cfg.data)  # training digits only
-        if fonts:
-            log.info("%d training digits: %d handwritten, %d from %d fonts", len(train_bank), n_handwritten,
-                     len(train_bank) - n_handwritten, len(fonts))
-        hw = (cfg.model.img_h, cfg.model.img_w)
-        val = fixed_batches(val_bank, tc.val_samples, cfg.data, hw, seed=tc.seed + 1)[rank::world]
-
+        train_bank, val, fonts = _data(cfg, bank, data_root, download, rank, world)
         model = NextNum(cfg.model).to(dev)
-        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
-        no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
-        opt = torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
-                                 {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
+        opt = _optimizer(model, tc)
         gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # each rank its own data stream
-        avg = NextNum(cfg.model).to(dev) if tc.ema > 0 else None  # the averaged weights validated and kept
-        meta = _load_resume(out, model, opt, gen, avg) if resume else None
+        meta = load_resume(out, model, opt, gen) if resume else None
         if start is not None and meta is None:  # a resumed run keeps its own weights
             model.load_state_dict(adapt_positions(start.state_dict(), model))
             log.info("starting from the weights of %s", init)
-        if avg is not None:
-            if meta is None:
-                avg.load_state_dict(model.state_dict())
-            avg.requires_grad_(False)
-        kept = avg if avg is not None else model
+        # the averaged weights are what is validated and kept
+        avg = averaged_model(model, tc.ema, out if meta else None) if tc.ema > 0 else None
+        kept = avg.module if avg is not None else model
         if meta and world > 1:
             gen.manual_seed(tc.seed + 1000 * rank + meta["step"])
-        net = DistributedDataParallel(model) if world > 1 else model
-        step = meta["step"] if meta else 0
-        best = meta["best"] if meta else -1.0
-        history: list[dict[str, Any]] = meta["history"] if meta else []
-        spent = meta["elapsed_s"] if meta else 0.0
+        s = Progress.resumed(tc, meta)
         if meta:
-            log.info("resumed from step %d (best val %.4f)", step, best)
+            log.info("resumed from step %d (best val %.4f)", s.step, s.best)
         log.info("training %s params on %s: %s", model.num_params(), dev, json.dumps(cfg.to_dict()))
-
-        t0 = time.perf_counter() - spent
-        budget = tc.time_budget_min * 60
-        loss_ema = acc_ema = None
-        seen = meta.get("samples_seen", 0) if meta else 0
-
-        if tc.steps <= 0 and budget <= 0:
+        if tc.steps <= 0 and tc.time_budget_min <= 0:
             raise ValueError("set train.steps or train.time_budget_min (or both) above zero")
-
-        def progress() -> float:
-            p_steps = step / tc.steps if tc.steps > 0 else 0.0
-            p_time = (time.perf_counter() - t0) / budget if budget > 0 else 0.0
-            return max(p_steps, p_time)
-
-        def validate() -> dict[str, Any]:
-            nonlocal best
-            pairs = predict_batches(kept, val, dev)
-            if world > 1:  # every rank scored its share of the validation canvases
-                parts: list[Any] = [None] * world
-                dist.all_gather_object(parts, pairs)
-                pairs = [p for part in parts for p in part]
-            res = score(pairs)
-            model.train()
-            rec = {"step": step, "elapsed_s": round(time.perf_counter() - t0, 1), "loss": loss_ema,
-                   "token_acc": acc_ema, "val_seq_acc": res["sequence_accuracy"],
-                   "val_digit_acc": res["digit_accuracy"], "samples_seen": seen}
-            history.append(rec)
-            if res["sequence_accuracy"] > best:
-                best = res["sequence_accuracy"]
-                if rank == 0:
-                    checkpoint.save(out, kept, cfg, _metrics(model, step, t0, best, history, "in progress"))
-            if rank == 0:
-                meta = {"step": step, "best": best, "history": history, "elapsed_s": time.perf_counter() - t0,
-                        "samples_seen": seen}
-                _save_resume(out, model, opt, gen, meta, avg)
-            log.info("step %d val seq acc %.4f (best %.4f)", step, res["sequence_accuracy"], best)
-            return rec
-
-        model.train()
-        status = "finished"
-        while True:
-            want_stop = stop is not None and stop.is_set()
-            go_on = progress() < 1.0
-            if world > 1:  # all ranks must agree, or one would wait forever for the others
-                flags = torch.tensor([float(want_stop), float(go_on)])
-                dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-                want_stop, go_on = bool(flags[0]), bool(flags[1])
-            if want_stop:
-                status = "stopped"
-                break
-            if not go_on:
-                break
-            p = progress()
-            lr = lr_at(p, step, tc)
-            for g in opt.param_groups:
-                g["lr"] = lr
-            b = render(train_bank, tc.batch, cfg.data, hw, gen, max_len=max_len_at(p, cfg))
-            img, tgt = b.images.to(dev), b.targets.to(dev)
-            inp = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], 1)  # (B, T) shifted right
-            logits, tok_logits, cross = net(img, inp, extras=True)  # (B,T,V), (B,N,11), (B,T,N)
-            loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD,
-                                   label_smoothing=tc.label_smoothing)
-            inside = token_masks(b, cfg.model).to(dev)  # (B, K, N)
-            if tc.aux_weight > 0:
-                loss = loss + tc.aux_weight * F.cross_entropy(tok_logits.flatten(0, 1), _token_labels(inside, tgt).flatten())
-            if tc.guide_weight > 0:
-                K = inside.shape[1]
-                mass = (cross[:, :K] * inside).sum(-1)  # (B, K): step k's attention inside digit k
-                valid = tgt[:, :K] < 10
-                loss = loss + tc.guide_weight * -(mass.clamp_min(1e-4).log() * valid).sum() / valid.sum()
-            if not torch.isfinite(loss):
-                raise FloatingPointError(f"loss became {loss.item()} at step {step}; try a lower lr")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
-            opt.step()
-            if avg is not None:
-                ema_update(avg, model, tc.ema)
-            step += 1
-            seen += tc.batch * world
-            with torch.no_grad():
-                mask = tgt != PAD
-                acc = ((logits.argmax(-1) == tgt) & mask).sum().item() / mask.sum().item()
-            loss_ema = loss.item() if loss_ema is None else 0.95 * loss_ema + 0.05 * loss.item()
-            acc_ema = acc if acc_ema is None else 0.95 * acc_ema + 0.05 * acc
-            rec = None
-            if step % tc.eval_every == 0:
-                rec = validate()
-            if on_progress is not None and rank == 0 and (step % 10 == 0 or rec is not None):
-                el = time.perf_counter() - t0
-                p = progress()
-                on_progress({"step": step, "steps": tc.steps, "progress": p, "loss": loss_ema, "token_acc": acc_ema,
-                             "val_seq_acc": history[-1]["val_seq_acc"] if history else None, "best": best,
-                             "lr": lr, "elapsed_s": el, "eta_s": el * (1 - p) / max(p, 1e-9),
-                             "max_len": max_len_at(p, cfg), "validated": rec is not None})
-        if not history or history[-1]["step"] != step:
+        validate = partial(_validate, s, cfg, out, model, kept, val, opt, gen, avg, rank, world, dev)
+        net = DistributedDataParallel(model) if world > 1 else model
+        status = _loop(s, cfg, net, model, opt, avg, gen, train_bank, validate, on_progress, stop, rank, world, dev)
+        if not s.history or s.history[-1]["step"] != s.step:
             validate()
-        metrics = _metrics(model, step, t0, best, history, status)
+        metrics = _metrics(model, s, status)
         metrics["processes"] = world
         if fonts:
             metrics["fonts"] = [f.name for f in fonts]
@@ -309,7 +249,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         if rank == 0 and (out / checkpoint.WEIGHTS).exists():  # rewrite metrics of the best weights with the whole history
             best_model, _, _ = checkpoint.load(out)
             checkpoint.save(out, best_model, cfg, metrics)
-        log.info("%s at step %d: best val seq acc %.4f", status, step, best)
+        log.info("%s at step %d: best val seq acc %.4f", status, s.step, s.best)
         return metrics
     finally:
         torch.set_num_threads(threads_before)
@@ -328,10 +268,11 @@ def _token_labels(inside: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
     return torch.where(any_, lbl, torch.full_like(lbl, 10))
 
 
-def _metrics(model: NextNum, step: int, t0: float, best: float, history: list, status: str) -> dict[str, Any]:
-    return {"status": status, "parameters": model.num_params(), "steps": step,
-            "train_seconds": round(time.perf_counter() - t0, 1), "best_val_seq_acc": best,
-            "val": "held-out train-split digits (never t10k)", "history": history,
+def _metrics(model: NextNum, s: Progress, status: str, best: float | None = None) -> dict[str, Any]:
+    """metrics.json: the run's record; best: the validation score to report (default the best so far)."""
+    return {"status": status, "parameters": model.num_params(), "steps": s.step,
+            "train_seconds": round(s.elapsed(), 1), "best_val_seq_acc": s.best if best is None else best,
+            "val": "held-out train-split digits (never t10k)", "history": s.history,
             "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 

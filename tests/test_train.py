@@ -1,5 +1,6 @@
 """Training smoke tests on the committed digit sample: the loss falls, the folder is complete,
-the stop flag stops, and a resumed run ends where an uninterrupted one does."""
+the stop flag stops, and a resumed run ends where an uninterrupted one does (weights, averaged weights,
+learning rate), also from a resume state written before the average was an AveragedModel."""
 import json
 import threading
 from pathlib import Path
@@ -13,7 +14,8 @@ from nextnum import checkpoint
 from nextnum.config import BOS, PAD, Config
 from nextnum.data import fixed_batches, load_fixture
 from nextnum.model import NextNum
-from nextnum.train import RESUME, train
+from nextnum.resume import RESUME
+from nextnum.train import train
 
 pytestmark = pytest.mark.slow
 SMOKE = Path(__file__).resolve().parent.parent / "configs" / "smoke.json"  # 30 steps, validation every 15
@@ -71,10 +73,12 @@ def test_stop_flag_then_resume_ends_where_an_uninterrupted_run_does(tmp_path, ru
     assert m["status"] == "stopped" and m["steps"] == 10 and first == [10]
     assert json.loads((tmp_path / "metrics.json").read_text())["status"] == "stopped"
 
-    second = []
-    m = train(cfg, tmp_path, bank=load_fixture(), on_progress=lambda p: second.append(p["step"]))
+    second, lrs = [], {}
+    m = train(cfg, tmp_path, bank=load_fixture(), on_progress=lambda p: (second.append(p["step"]), lrs.update({p["step"]: p["lr"]})))
     assert m["status"] == "finished" and m["steps"] == 30
     assert min(second) > 10, f"resumed run started over: {second}"
+    straight_lrs = {r["step"]: r["lr"] for r in run[3]}
+    assert lrs == {k: straight_lrs[k] for k in lrs}, "the schedule resumed at another position"
     assert [h["step"] for h in m["history"]] == [10, 15, 30]
     resumed, straight = last_weights(tmp_path, cfg).state_dict(), last_weights(run[0], cfg).state_dict()
     for k in straight:
@@ -144,23 +148,29 @@ def test_training_with_fonts_records_them(tmp_path):
     assert json.loads((tmp_path / "config.json").read_text())["data"]["fonts"] == cfg.data.fonts
 
 
-def test_ema_update_is_the_moving_average_and_copies_buffers():
-    from nextnum.train import ema_update
+def test_averaged_model_is_the_moving_average_of_weights_and_statistics():
+    from nextnum.resume import averaged_model
     cfg = Config.load(SMOKE)
     torch.manual_seed(0)
-    avg, model = NextNum(cfg.model), NextNum(cfg.model)
-    for b in model.buffers():
-        b.add_(1)
-    before = {k: v.clone() for k, v in avg.state_dict().items()}
-    ema_update(avg, model, 0.75)
-    for (k, a), p in zip(avg.named_parameters(), model.parameters()):
-        assert torch.allclose(a, 0.75 * before[k] + 0.25 * p), k
-    for a, b in zip(avg.buffers(), model.buffers()):
-        assert torch.equal(a, b)
+    model = NextNum(cfg.model)
+    avg = averaged_model(model, 0.75)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    assert all(torch.equal(avg.module.state_dict()[k], v) for k, v in start.items()), "starts at the model"
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1)
+        for b in model.buffers():
+            if b.is_floating_point():
+                b.add_(1)
+    avg.update_parameters(model)
+    now = model.state_dict()
+    for k, a in avg.module.state_dict().items():
+        if a.is_floating_point():  # weights and BatchNorm statistics alike
+            assert torch.allclose(a, 0.75 * start[k] + 0.25 * now[k]), k
 
 
 def ema_weights(out: Path) -> dict[str, torch.Tensor]:
-    return {k[4:]: v for k, v in load_file(str(out / RESUME)).items() if k.startswith("ema.")}
+    return {k[11:]: v for k, v in load_file(str(out / RESUME)).items() if k.startswith("ema.module.")}
 
 
 def test_ema_run_keeps_the_average_and_resumes_it(tmp_path):
@@ -183,3 +193,48 @@ def test_ema_run_keeps_the_average_and_resumes_it(tmp_path):
     resumed = ema_weights(parts)
     for k, v in avg.items():
         assert torch.allclose(resumed[k].float(), v.float(), atol=1e-6), k
+
+
+def test_a_resume_state_of_the_earlier_layout_still_resumes(tmp_path):
+    """Runs in progress wrote their average as "ema.<name>" (no "ema.n_averaged"): resumed with the current
+    code they end where an uninterrupted run does, average included."""
+    from safetensors.torch import save_file
+    from safetensors import safe_open
+    cfg = Config.load(SMOKE)
+    cfg.train.ema, cfg.train.steps = 0.9, 15
+    straight = tmp_path / "straight"
+    train(cfg, straight, bank=load_fixture())
+    stop, old = threading.Event(), tmp_path / "old"
+    train(cfg, old, bank=load_fixture(), on_progress=lambda p: p["step"] >= 10 and stop.set(), stop=stop)
+    f = old / RESUME
+    with safe_open(str(f), "pt") as h:
+        meta = h.metadata()
+    t = load_file(str(f))
+    earlier = {k: v for k, v in t.items() if not k.startswith("ema.")}
+    earlier.update({"ema." + k[11:]: v for k, v in t.items() if k.startswith("ema.module.")})
+    save_file(earlier, str(f), metadata=meta)
+    assert train(cfg, old, bank=load_fixture())["steps"] == 15
+    for name, get in (("weights", lambda d: last_weights(d, cfg).state_dict()), ("average", ema_weights)):
+        a, b = get(old), get(straight)
+        assert a.keys() == b.keys() and a, name
+        for k in b:
+            assert torch.allclose(a[k].float(), b[k].float(), atol=1e-6), (name, k)
+
+
+def test_a_time_budget_resumes_on_the_clock_it_had_used(tmp_path):
+    """With train.time_budget_min the schedule follows the wall time too: a resumed run starts its clock
+    at the time the stopped one had used, so its progress (and learning rate) goes on from there."""
+    cfg = Config.load(SMOKE)
+    cfg.train.steps, cfg.train.time_budget_min, cfg.train.warmup, cfg.train.eval_every = 0, 10.0, 1, 1000
+    stop, first, second = threading.Event(), [], []
+
+    def report(p):
+        first.append(p)
+        if p["step"] >= 10:
+            stop.set()
+    train(cfg, tmp_path, bank=load_fixture(), on_progress=report, stop=stop)
+    stop.clear()
+    late = lambda p: (second.append(p), stop.set())  # noqa: E731 - one report after resuming is enough
+    train(cfg, tmp_path, bank=load_fixture(), on_progress=late, stop=stop)
+    assert second[0]["step"] == 20 and second[0]["elapsed_s"] > first[-1]["elapsed_s"]
+    assert second[0]["progress"] > first[-1]["progress"] and second[0]["lr"] < first[-1]["lr"]
