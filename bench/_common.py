@@ -13,7 +13,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
-sys.path.insert(0, str(ROOT / "tests"))  # appserver.py: the app launcher the tests use too
+sys.path.insert(0, str(ROOT / "tests"))  # appserver.py and procmem.py: the app launcher and memory reader the tests use too
 
 DATA = ROOT.parent / "shared" / "data"
 
@@ -122,19 +122,6 @@ class App:
                                 env={"NEXTNUM_THREADS": str(threads), "NEXTNUM_LOG": "WARNING"})
         self.url, self.proc, self.startup_s = self.server.url, self.server.proc, self.server.startup_s
 
-    def rss_mb(self) -> tuple[float, float]:
-        """(current, peak) resident memory of the app process in MB, from /proc."""
-        return proc_rss_mb(self.proc.pid)
-
     def close(self) -> None:
         self.server.close()
 
-
-def proc_rss_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) of a process in MB (Linux)."""
-    vals = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(("VmRSS:", "VmHWM:")):
-            k, v = line.split(":")
-            vals[k] = int(v.split()[0]) / 1024
-    return vals["VmRSS"], vals["VmHWM"]

@@ -36,8 +36,10 @@ try:
     runpy.run_module(target, run_name="__main__", alter_sys=True) if kind == "-m" else exec(target)
 except SystemExit as e:
     code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
-vals = dict(l.split(":", 1) for l in open("/proc/self/status") if l.startswith(("VmHWM", "VmRSS", "RssAnon")))
-print("__PEAK__", *(int(vals[k].split()[0]) for k in ("VmHWM", "VmRSS", "RssAnon")), flush=True)
+sys.path.insert(0, {tests!r})
+from procmem import memory_mb
+m = memory_mb()
+print("__PEAK__", m["VmHWM"], m["VmRSS"], m["RssAnon"], flush=True)
 os._exit(code)
 """
 
@@ -45,20 +47,19 @@ os._exit(code)
 def peak_rss_mb(args: list[str]) -> dict[str, float]:
     """Peak and final RSS and private (anonymous) memory in MB of `python -m MOD ...` or `python -c CODE`."""
     env = {**os.environ, "GRADIO_ANALYTICS_ENABLED": "False"}
-    r = subprocess.run([sys.executable, "-c", _WRAP] + args, capture_output=True, text=True, cwd=C.ROOT, env=env)
+    r = subprocess.run([sys.executable, "-c", _WRAP.format(tests=str(C.ROOT / "tests"))] + args, capture_output=True, text=True, cwd=C.ROOT, env=env)
     line = next((ln for ln in r.stdout.splitlines() if ln.startswith("__PEAK__")), None)
     if r.returncode != 0 or line is None:
         raise RuntimeError(f"{' '.join(args)} failed ({r.returncode}):\n{r.stdout[-1000:]}{r.stderr[-2000:]}")
-    hwm, rss, anon = (int(v) / 1024 for v in line.split()[1:])
+    hwm, rss, anon = (float(v) for v in line.split()[1:])
     return {"peak": round(hwm, 1), "final": round(rss, 1), "private": round(anon, 1)}
 
 
 def proc_mem(pid: int) -> dict[str, float]:
     """Peak and current RSS and private (anonymous) memory of a running process in MB, from /proc."""
-    vals = dict(ln.split(":", 1) for ln in Path(f"/proc/{pid}/status").read_text().splitlines()
-                if ln.startswith(("VmHWM", "VmRSS", "RssAnon")))
-    hwm, rss, anon = (int(vals[k].split()[0]) / 1024 for k in ("VmHWM", "VmRSS", "RssAnon"))
-    return {"peak": round(hwm, 1), "final": round(rss, 1), "private": round(anon, 1)}
+    from procmem import memory_mb
+    m = memory_mb(pid)
+    return {"peak": round(m["VmHWM"], 1), "final": round(m["VmRSS"], 1), "private": round(m["RssAnon"], 1)}
 
 
 def main(argv: list[str] | None = None) -> int:

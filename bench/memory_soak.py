@@ -26,8 +26,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 
 def rss_mb(pid: int) -> float:
-    from _common import proc_rss_mb
-    return proc_rss_mb(pid)[0]
+    from procmem import memory_mb
+    return memory_mb(pid)["VmRSS"]
 
 
 def cache_mb(folder: Path) -> float:

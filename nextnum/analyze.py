@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from .data import Batch, fixed_batches, load_mnist, token_masks
+from .evaluate import score
 from .model import NextNum
 
 
@@ -34,7 +35,7 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
     L, H = mcfg.dec_layers, mcfg.heads
     mass_sum = torch.zeros(L + 1, H + 1)
     hit_sum = torch.zeros(L + 1, H + 1)
-    n_steps = ordered = n_seq = correct = 0
+    n_steps = ordered = n_seq = 0
     centres, truths, preds = [], [], []
     for b in batches:
         gen = model.generate(b.images, return_attn=True)
@@ -48,7 +49,6 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
         c = torch.cat([c, c.mean(3, keepdim=True)], 3)  # (B, S, L+1, H+1, N)
         for i in range(len(pred)):
             n = int(b.lengths[i])
-            correct += pred[i] == b.texts[i]
             k = min(n, S, len(pred[i]))  # steps that read a digit of the true string
             if k == 0:
                 continue
@@ -65,7 +65,8 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
                 n_seq += 1
                 ordered += bool((cx[1:] > cx[:-1]).all())
     mass, hit = (mass_sum / max(n_steps, 1)).numpy(), (hit_sum / max(n_steps, 1)).numpy()
-    return {"samples": sum(len(b.lengths) for b in batches), "sequence_accuracy": correct / max(1, sum(len(b.lengths) for b in batches)),
+    read = score(zip(preds, (t for b in batches for t in b.texts)))
+    return {"samples": read["samples"], "sequence_accuracy": read["sequence_accuracy"],
             "steps": n_steps, "mass_in_box": mass.tolist(), "top_token_in_box": hit.tolist(),
             "mass_in_box_mean": float(mass[-1, -1]), "top_token_in_box_mean": float(hit[-1, -1]),
             "left_to_right": ordered / max(n_seq, 1), "centre_error_px": float(np.mean(np.abs(np.array(centres) - np.array(truths)))) if centres else None,

@@ -257,3 +257,14 @@ def token_masks(b: Batch, mcfg: ModelConfig) -> Tensor:
     inside = (ys[:, None] >= y0 - m) & (ys[:, None] <= y1 + m) & (xs[None] >= x0 - m) & (xs[None] <= x1 + m)
     valid = torch.arange(b.boxes.shape[1])[None] < b.lengths[:, None]  # (B, K)
     return (inside & valid[..., None, None]).flatten(2).float()  # (B, K, gh*gw)
+
+
+def token_labels(inside: Tensor, tgt: Tensor) -> Tensor:
+    """(B, N) digit under each token (the leftmost if boxes overlap), 10 where there is none.
+
+    inside: (B, K, N) token_masks; tgt: (B, T) target tokens (digits first)."""
+    K = inside.shape[1]
+    any_ = inside.any(1)
+    first = inside.float().argmax(1)  # (B, N) first k whose box holds the token
+    lbl = tgt[:, :K].gather(1, first)
+    return torch.where(any_, lbl, torch.full_like(lbl, 10))

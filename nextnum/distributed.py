@@ -31,3 +31,13 @@ def dist_setup(device: str | None) -> tuple[int, int, torch.device]:
     if cuda:
         torch.cuda.set_device(dev)
     return dist.get_rank(), world, dev
+
+
+def agreed(want_stop: bool, go_on: bool, world: int) -> tuple[bool, bool]:
+    """(stop, go on) as any process says: every process must take the same turn, or one would wait
+    forever for the others."""
+    if world > 1:
+        flags = torch.tensor([float(want_stop), float(go_on)])
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        want_stop, go_on = bool(flags[0]), bool(flags[1])
+    return want_stop, go_on

@@ -1,7 +1,7 @@
 """Score a checkpoint: free-running greedy decoding on t10k canvases, or on a labelled image folder.
 
     python -m nextnum.evaluate --data ../shared/data --samples 2000 --seed 0 --json
-    python -m nextnum.evaluate --images DIR --json      # DIR/labels.json: {"file": "4072", ...}
+    python -m nextnum.evaluate --images DIR --json      # DIR/labels.json: {"file": "4072", ...}; + each reading
     python -m nextnum.evaluate --data-config configs/clean.json --json   # other canvas complexity
 
 The last line printed with --json is one JSON object.
@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,13 @@ def score(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
             "by_length_count": {k: v[1] for k, v in sorted(by.items())}, "samples": n,
             # misread numbers: a digit dropped or added, or the right length with some digit wrong
             "errors": {"wrong_length": wrong_len, "wrong_digit": n - seq - wrong_len}}
+
+
+def median_ms(fn: Callable[[], object], min_run_time: float = 0.5) -> float:
+    """Median wall time of fn() in ms at one torch thread (torch.utils.benchmark.Timer: warmed up,
+    timed in blocks for at least min_run_time seconds, torch's thread count put back after)."""
+    from torch.utils.benchmark import Timer
+    return Timer("fn()", globals={"fn": fn}, num_threads=1).blocked_autorange(min_run_time=min_run_time).median * 1000
 
 
 @torch.inference_mode()
@@ -134,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
                seconds=round(time.perf_counter() - t0, 2))
     if args.images:
         res["images"] = str(args.images)
+        res["readings"] = rows  # per file: true, read, confidence
     else:
         res["seed"] = args.seed
         res["data_config"] = args.data_config or "the checkpoint's own (its training augmentation)"

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import argparse
 import copy
-import csv
 import json
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .config import Config
@@ -42,21 +39,12 @@ def variants(base: Config, axes: dict[str, list[Any]]) -> list[tuple[str, Config
     return out
 
 
-def latency_ms(model: torch.nn.Module, hw: tuple[int, int], n: int = 30) -> float:
+def latency_ms(model: torch.nn.Module, hw: tuple[int, int]) -> float:
+    """Median time in ms of one greedy reading of a canvas with a block of ink, at one thread."""
+    from .evaluate import median_ms
     x = torch.zeros(1, 1, *hw)
     x[..., hw[0] // 4: 3 * hw[0] // 4, hw[1] // 4: 3 * hw[1] // 4] = 1
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        model.generate(x)
-        ts = []
-        for _ in range(n):
-            t = time.perf_counter()
-            model.generate(x)
-            ts.append(time.perf_counter() - t)
-    finally:
-        torch.set_num_threads(threads)
-    return float(np.median(ts) * 1000)
+    return median_ms(lambda: model.generate(x))
 
 
 def run(grid: dict[str, Any], budget_min: float, out: Path, data_root: str, samples: int,
@@ -86,10 +74,9 @@ def run(grid: dict[str, Any], budget_min: float, out: Path, data_root: str, samp
 
 
 def write(rows: list[dict[str, Any]], out: Path) -> None:
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.DictWriter(f, fieldnames=list(rows[0]))
-        w.writeheader()
-        w.writerows(rows)
+    import pandas as pd
+    pd.DataFrame(rows).to_csv(out / "results.csv", index=False)
+    # written by hand: pandas' to_markdown needs the tabulate package, which nothing else here uses
     cols = list(rows[0])
     md = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     md += ["| " + " | ".join(str(r[c]) for c in cols) + " |" for r in rows]

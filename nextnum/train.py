@@ -28,8 +28,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
 from .config import BOS, PAD, Config, TrainConfig
-from .data import DigitBank, fixed_batches, load_mnist, render, token_masks, with_fonts
-from .distributed import dist_setup
+from .data import DigitBank, fixed_batches, load_mnist, render, token_labels, token_masks, with_fonts
+from .distributed import agreed, dist_setup
 from .evaluate import predict_batches, score
 from .model import NextNum, adapt_positions, init_mismatch
 from .resume import Progress, averaged_model, load_resume, save_resume
@@ -109,7 +109,7 @@ def _loss(net: torch.nn.Module, b: Any, cfg: Config, dev: torch.device) -> tuple
     loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD, label_smoothing=tc.label_smoothing)
     inside = token_masks(b, cfg.model).to(dev)  # (B, K, N)
     if tc.aux_weight > 0:
-        loss = loss + tc.aux_weight * F.cross_entropy(tok_logits.flatten(0, 1), _token_labels(inside, tgt).flatten())
+        loss = loss + tc.aux_weight * F.cross_entropy(tok_logits.flatten(0, 1), token_labels(inside, tgt).flatten())
     if tc.guide_weight > 0:
         K = inside.shape[1]
         mass = (cross.mean(1)[:, :K] * inside).sum(-1)  # (B, K): step k's attention (layers averaged) inside digit k
@@ -144,16 +144,6 @@ def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum
     return rec
 
 
-def _agreed(stop: threading.Event | None, s: Progress, world: int) -> tuple[bool, bool]:
-    """(stop asked, more to do), the same on every process: else one would wait forever for the others."""
-    want_stop, go_on = stop is not None and stop.is_set(), s.fraction() < 1.0
-    if world > 1:
-        flags = torch.tensor([float(want_stop), float(go_on)])
-        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
-        want_stop, go_on = bool(flags[0]), bool(flags[1])
-    return want_stop, go_on
-
-
 def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: torch.optim.Optimizer,
           avg: AveragedModel | None, gen: torch.Generator, train_bank: DigitBank, validate: Callable[[], dict],
           on_progress: Callable[[dict[str, Any]], None] | None, stop: threading.Event | None, rank: int, world: int,
@@ -162,7 +152,7 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
     tc, hw = cfg.train, (cfg.model.img_h, cfg.model.img_w)
     model.train()
     while True:
-        want_stop, go_on = _agreed(stop, s, world)
+        want_stop, go_on = agreed(stop is not None and stop.is_set(), s.fraction() < 1.0, world)
         if want_stop or not go_on:
             return "stopped" if want_stop else "finished"
         p = s.fraction()
@@ -257,15 +247,6 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         handler.close()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def _token_labels(inside: torch.Tensor, tgt: torch.Tensor) -> torch.Tensor:
-    """(B, N) digit under each token (the leftmost if boxes overlap), 10 where there is none."""
-    K = inside.shape[1]
-    any_ = inside.any(1)
-    first = inside.float().argmax(1)  # (B, N) first k whose box holds the token
-    lbl = tgt[:, :K].gather(1, first)
-    return torch.where(any_, lbl, torch.full_like(lbl, 10))
 
 
 def _metrics(model: NextNum, s: Progress, status: str, best: float | None = None) -> dict[str, Any]:

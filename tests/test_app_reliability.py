@@ -30,6 +30,7 @@ import torch
 
 from appserver import ROOT, AppServer, make_checkpoints
 from drawings import typed
+from procmem import memory_mb
 from test_reliability import write_bad_files
 
 httpx = pytest.importorskip("httpx")
@@ -148,13 +149,6 @@ def app_log(server) -> str:
     return server.log_file.read_text()
 
 
-def rss_mb(pid: int, key: str = "VmRSS") -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(key + ":"):
-            return int(line.split()[1]) / 1024
-    raise KeyError(key)
-
-
 @pytest.fixture(scope="module")
 def reference(server, files):
     """The reading of the plain digits; and the server files a first request made, for the cache test
@@ -234,10 +228,10 @@ def test_bad_input_gets_a_clear_answer(server, files, reference, endpoint, name)
 
 def test_a_10000px_upload_is_read_without_gigabytes(server, files):
     c = client(server)
-    before, t = rss_mb(server.proc.pid, "VmHWM"), time.monotonic()
+    before, t = memory_mb(server.proc.pid)["VmHWM"], time.monotonic()
     text, info = upload(c, files["10000x10000.png"])
     assert text.isdigit() and time.monotonic() - t < 15
-    peak = rss_mb(server.proc.pid, "VmHWM") - before  # read at full size with its maps: +2.8 GB and 9 s
+    peak = memory_mb(server.proc.pid)["VmHWM"] - before  # read at full size with its maps: +2.8 GB and 9 s
     assert peak < 600, f"peak memory grew by {peak:.0f} MB"
 
 
@@ -322,18 +316,18 @@ def test_8_clients_x_50_requests_without_an_error(server, files):
                         fetch_image(h, out[0])
                     done[i] += 1
                     if sum(done) == 200 and not mid:
-                        mid.append(rss_mb(server.proc.pid))
+                        mid.append(memory_mb(server.proc.pid)["VmRSS"])
                 except Exception as e:  # noqa: BLE001 - every failure is counted, none stops the others
                     errors.append(f"user {i} request {k}: {type(e).__name__}: {e}")
 
     with ThreadPoolExecutor(8) as ex:  # warm up (the first concurrent requests grow the app ~85 MB, once)
         list(ex.map(lambda i: user(i, 10), range(8)))
     assert not errors, errors[:5]
-    rss0, t, done[:], mid[:] = rss_mb(server.proc.pid), time.monotonic(), [0] * 8, []
+    rss0, t, done[:], mid[:] = memory_mb(server.proc.pid)["VmRSS"], time.monotonic(), [0] * 8, []
     deadline[0] = t + 45  # each user gives up after this: the test ends by itself, well under a minute
     with ThreadPoolExecutor(8) as ex:
         list(ex.map(user, range(8)))
-    took, end = time.monotonic() - t, rss_mb(server.proc.pid)
+    took, end = time.monotonic() - t, memory_mb(server.proc.pid)["VmRSS"]
     print(f"\n400 requests in {took:.1f} s ({400 / took:.1f}/s), app RSS {rss0:.0f} -> {mid[:1]} -> {end:.0f} MB")
     assert not errors, errors[:5]
     assert sum(done) == 400 and server.alive()

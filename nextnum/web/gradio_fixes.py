@@ -1,10 +1,10 @@
 """Workarounds for Gradio behaviour the app cannot live with, installed once by install()."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from ..checkpoint import write_atomic
 
 
 def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -23,14 +23,7 @@ def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str
     folder = Path(cache_dir) / processing_utils.hash_bytes(data)
     folder.mkdir(exist_ok=True, parents=True)
     path = folder / f"{name}.{format}"
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomic(path, data)
     return str(path.resolve())
 
 
