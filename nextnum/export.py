@@ -9,11 +9,13 @@ one digit, at most max_digits, PAD after EOS. It always runs every step (no earl
 from __future__ import annotations
 
 import argparse
+import hashlib
 import io
 import json
+import logging
+import os
 import sys
-import time
-import warnings
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -21,8 +23,12 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
+from .checkpoint import write_atomic
 from .config import BOS, EOS, PAD, VOCAB
+from .evaluate import median_ms
 from .model import Generation, NextNum
+
+log = logging.getLogger(__name__)
 
 
 class GreedyLoop(nn.Module):
@@ -55,41 +61,66 @@ class GreedyLoop(nn.Module):
         return torch.cat(out, 1), torch.stack(probs, 1)
 
 
-def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 17) -> Path | io.BytesIO:
-    """Write the greedy loop as ONNX to a file path (returned as a Path) or into a BytesIO."""
+def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 18) -> Path | io.BytesIO:
+    """Write the greedy loop as ONNX to a file path (returned as a Path) or into a BytesIO.
+
+    Uses torch.onnx's torch.export-based exporter (dynamo=True): it traces the Python loop, unrolled
+    over the max_digits + 1 steps, with the batch size left dynamic."""
     if not isinstance(out, io.BytesIO):
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
-    # torch.onnx.export puts the module back in the mode it found it in: the wrapper must be in eval
-    # mode too, or the model comes back in training mode (BatchNorm on batch statistics, updating them)
-    was_training = model.training
+    was_training = model.training  # the graph is of the model in eval mode (BatchNorm's running statistics)
     loop = GreedyLoop(model).eval()
     dummy = torch.zeros(2, 1, model.cfg.img_h, model.cfg.img_w)
-    with warnings.catch_warnings():  # the tracer flags our shape asserts and int() casts: both are fixed here
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        try:
-            torch.onnx.export(loop, (dummy,), out if isinstance(out, io.BytesIO) else str(out), input_names=["canvas"],
-                              output_names=["tokens", "probs"],
-                              dynamic_axes={"canvas": {0: "batch"}, "tokens": {0: "batch"}, "probs": {0: "batch"}},
-                              opset_version=opset, dynamo=False)
-        finally:
-            model.train(was_training)
+    try:
+        program = torch.onnx.export(loop, (dummy,), input_names=["canvas"], output_names=["tokens", "probs"],
+                                    dynamic_shapes={"img": {0: torch.export.Dim("batch")}}, opset_version=opset,
+                                    dynamo=True, verbose=False)
+    finally:
+        model.train(was_training)
+    if isinstance(out, io.BytesIO):
+        out.write(program.model_proto.SerializeToString())
+    else:
+        program.save(str(out))
     return out
+
+
+def cached_export(model: NextNum, folder: str | Path | None = None) -> bytes:
+    """The ONNX graph of `model`'s greedy loop, exported once per weights and toolchain and kept in
+    `folder` (default $NEXTNUM_CACHE, else ~/.cache/nextnum): the exporter spends tens of seconds of CPU
+    on this graph, the file takes milliseconds to read."""
+    import onnxscript
+    folder = Path(folder or os.environ.get("NEXTNUM_CACHE") or Path.home() / ".cache" / "nextnum")
+    key = hashlib.sha256(json.dumps([asdict(model.cfg), torch.__version__, onnxscript.__version__]).encode())
+    for code in (__file__, sys.modules[NextNum.__module__].__file__):  # the graph is this code's, too
+        key.update(Path(code).read_bytes())
+    for name, t in model.state_dict().items():
+        key.update(name.encode())
+        key.update(t.detach().cpu().contiguous().numpy().tobytes())
+    path = folder / f"greedy-{key.hexdigest()[:24]}.onnx"
+    if path.is_file():
+        return path.read_bytes()
+    data = export(model, io.BytesIO()).getvalue()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, data)  # another process reading it meanwhile gets the whole file or none
+    except OSError as e:  # a read-only home: export again next time
+        log.warning("could not keep the ONNX export in %s (%s)", folder, e)
+    return data
 
 
 class OnnxReader:
     """NextNum.generate's tokens and probabilities from onnxruntime: no attention weights, ~4x faster.
 
-    The model is exported in memory when this is made (about a second). run() is thread-safe.
+    The graph comes from cached_export (exported on the first load of these weights). run() is thread-safe.
     """
 
     def __init__(self, model: NextNum, threads: int = 1) -> None:
         import onnxruntime as ort
-        buf = export(model, io.BytesIO())
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(buf.getvalue(), opts, providers=["CPUExecutionProvider"])
+        self.session = ort.InferenceSession(cached_export(model), opts, providers=["CPUExecutionProvider"])
 
     def __call__(self, img: Tensor) -> Generation:
         """img (B, 1, H, W) -> Generation with tokens (B, S) (PAD after EOS) and probs (B, S, VOCAB)."""
@@ -108,21 +139,8 @@ def compare(model: NextNum, onnx_path: str | Path, canvases: Tensor) -> dict[str
         t_tok, t_prob = GreedyLoop(model)(canvases)
     o_tok, o_prob = sess.run(None, {"canvas": canvases.numpy()})
     one = canvases[:1]
-    def timed(fn, n: int = 30) -> float:
-        fn()
-        ts = []
-        for _ in range(n):
-            t = time.perf_counter()
-            fn()
-            ts.append(time.perf_counter() - t)
-        return float(np.median(ts) * 1000)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        torch_ms = timed(lambda: model.generate(one))
-    finally:
-        torch.set_num_threads(threads)
-    ort_ms = timed(lambda: sess.run(None, {"canvas": one.numpy()}))
+    torch_ms = median_ms(lambda: model.generate(one))
+    ort_ms = median_ms(lambda: sess.run(None, {"canvas": one.numpy()}))
     return {"tokens_equal": float((t_tok.numpy() == o_tok).mean()),
             "max_prob_diff": float(np.abs(t_prob.numpy() - o_prob).max()),
             "torch_generate_ms_p50": torch_ms, "onnxruntime_ms_p50": ort_ms}

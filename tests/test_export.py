@@ -6,7 +6,8 @@ import torch
 
 from nextnum.config import Config
 from nextnum.data import fixed_batches, load_fixture
-from nextnum.export import GreedyLoop, compare, export
+from nextnum import export as E
+from nextnum.export import GreedyLoop, cached_export, compare, export
 from nextnum.model import NextNum
 
 pytest.importorskip("onnxruntime")
@@ -56,3 +57,22 @@ def test_predictor_onnx_runtime_reads_as_pytorch_does():
         assert torch.equal(torch.from_numpy(a.attention.heat[0]), torch.from_numpy(o.attention.heat[0]))
     with pytest.raises(ValueError, match="runtime"):
         Predictor(slow.model, slow.config, runtime="tensorrt")
+
+
+def test_the_export_is_kept_once_per_weights(tmp_path, monkeypatch):
+    """OnnxReader's graph is exported on the first load of a model's weights, then read from the cache."""
+    made = []
+
+    def fake_export(model, out):
+        made.append(1)
+        out.write(f"graph {len(made)}".encode())
+        return out
+    monkeypatch.setattr(E, "export", fake_export)
+    model = NextNum(Config.load(ROOT / "configs" / "smoke.json").model)
+    first = cached_export(model, tmp_path)
+    assert cached_export(model, tmp_path) == first and len(made) == 1
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no partial files left
+    with torch.no_grad():
+        model.head.bias.add_(1)  # other weights: another graph
+    assert cached_export(model, tmp_path) != first and len(made) == 2
+    assert len(list(tmp_path.glob("*.onnx"))) == 2
