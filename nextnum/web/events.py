@@ -5,7 +5,7 @@ import logging
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
@@ -14,6 +14,9 @@ from ..config import Config
 from ..inputs import ImageError
 from . import training, views, webcam
 from .checkpoints import Checkpoints
+
+if TYPE_CHECKING:
+    from ..predictor import Predictor
 
 log = logging.getLogger("nextnum.app")
 FRESH = "fresh weights"  # the Train tab's "Start from" when no checkpoint is chosen
@@ -31,7 +34,8 @@ class Handlers:
                  heavy_every: int) -> None:
         self.ckpts, self.slot, self.configs, self.heavy_every = ckpts, slot, configs, heavy_every
 
-    def predictor(self, name: str | None):
+    def predictor(self, name: str | None) -> Predictor:
+        """The live checkpoint's Predictor; a gr.Error the page shows when it cannot be loaded."""
         try:
             return self.ckpts.predictor(name)
         except CheckpointError as e:
@@ -67,6 +71,7 @@ class Handlers:
     # ------------------------------------------------------------ checkpoints
 
     def names(self) -> dict:
+        """The checkpoint menu's choices, as listed now."""
         return gr.update(choices=self.ckpts.names())
 
     def start_choices(self) -> dict:
@@ -74,6 +79,7 @@ class Handlers:
         return gr.update(choices=[FRESH] + self.ckpts.names())
 
     def card(self, name: str | None) -> tuple:
+        """The Model tab: card, accuracy rows and config of a checkpoint (its error as the card if it fails)."""
         try:
             return views.model_card(self.ckpts.predictor(name) if name else None, name)
         except CheckpointError as e:
@@ -98,6 +104,7 @@ class Handlers:
     # ------------------------------------------------------------ training
 
     def config_knobs(self, name: str) -> tuple:
+        """The Train tab's knobs as a config sets them: steps, lr, batch, max digits, width."""
         c = Config.load(self.configs[name])
         return c.train.steps, c.train.lr, c.train.batch, c.data.max_len, c.model.dim
 
@@ -133,5 +140,6 @@ class Handlers:
             updates.close()
 
     def stop(self, token: str | None) -> str:
+        """Stop this page's run (the token its start returned); anyone else's is left alone."""
         return "Stopping… the best checkpoint so far will be kept." if self.slot.stop(token) else \
             "Nothing of yours is training."
