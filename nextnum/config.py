@@ -125,8 +125,10 @@ class TrainConfig:
     label_smoothing: float = 0.05
     grad_clip: float = 1.0
     ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights with this decay
+    snapshots: bool = False  # also keep the weights of every validation in out/snapshots/<step> (to choose among)
     aux_weight: float = 0.5  # per-token "which digit is here" loss on the encoder (boxes are known)
     guide_weight: float = 0.3  # pulls step k's cross-attention onto digit k's box
+    guide_per_layer: bool = False  # pull every decoder layer's map onto the box, not only their average
     curriculum: float = 0.15  # fraction of training over which max length grows 2 -> max_len
     eval_every: int = 250
     val_samples: int = 512

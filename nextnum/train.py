@@ -111,10 +111,7 @@ def _loss(net: torch.nn.Module, b: Any, cfg: Config, dev: torch.device) -> tuple
     if tc.aux_weight > 0:
         loss = loss + tc.aux_weight * F.cross_entropy(tok_logits.flatten(0, 1), token_labels(inside, tgt).flatten())
     if tc.guide_weight > 0:
-        K = inside.shape[1]
-        mass = (cross.mean(1)[:, :K] * inside).sum(-1)  # (B, K): step k's attention (layers averaged) inside digit k
-        valid = tgt[:, :K] < 10
-        loss = loss + tc.guide_weight * -(mass.clamp_min(1e-4).log() * valid).sum() / valid.sum()
+        loss = loss + tc.guide_weight * guide_loss(cross, inside, tgt, tc.guide_per_layer)
     with torch.no_grad():
         mask = tgt != PAD
         acc = ((logits.argmax(-1) == tgt) & mask).sum().item() / mask.sum().item()
@@ -138,6 +135,9 @@ def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum
         s.best = res["sequence_accuracy"]
         if rank == 0:
             checkpoint.save(out, kept, cfg, _metrics(model, s, "in progress"))
+    if rank == 0 and cfg.train.snapshots:
+        checkpoint.save(out / "snapshots" / f"{s.step:06d}", kept, cfg,
+                        _metrics(model, s, "snapshot", res["sequence_accuracy"]))
     if rank == 0:
         save_resume(out, model, opt, gen, s.meta(), avg)
     log.info("step %d val seq acc %.4f (best %.4f)", s.step, res["sequence_accuracy"], s.best)
@@ -247,6 +247,20 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         handler.close()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def guide_loss(cross: torch.Tensor, inside: torch.Tensor, tgt: torch.Tensor, per_layer: bool = False) -> torch.Tensor:
+    """Mean -log of the share of step k's cross-attention that lies on digit k, over the digits present.
+
+    cross: (B, L, T, N) each decoder layer's map (heads averaged); inside: (B, K, N) token_masks; tgt: (B, T).
+    per_layer=False scores the layers' average (what the app draws); True scores each layer, so that no
+    layer may look elsewhere (say, back at the previous digit) while another makes up for it.
+    """
+    K = inside.shape[1]
+    maps = cross[:, :, :K] if per_layer else cross[:, :, :K].mean(1, keepdim=True)  # (B, L or 1, K, N)
+    mass = (maps * inside[:, None]).sum(-1)  # (B, L or 1, K): step k's attention inside digit k
+    valid = (tgt[:, :K] < 10)[:, None].expand_as(mass)
+    return -(mass.clamp_min(1e-4).log() * valid).sum() / valid.sum()
 
 
 def _metrics(model: NextNum, s: Progress, status: str, best: float | None = None) -> dict[str, Any]:

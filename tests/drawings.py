@@ -30,3 +30,98 @@ def thin_one_far_seven(gap: float = 0.5) -> np.ndarray:
 def gap_middle(gap: float = 0.5) -> int:
     """x of the middle of the gap between the "1" and the "7", px."""
     return (ONE_X + ONE_X + int(round(gap * HEIGHT))) // 2
+
+
+# ---------------------------------------------------------------- mouse-drawn numbers with known digit spans
+
+SKETCH_HW = (300, 900)  # the Draw tab's sketchpad, px
+
+
+def _layer(strokes: list[np.ndarray], width: int, hw: tuple[int, int] = SKETCH_HW) -> np.ndarray:
+    """Polylines (each (n, 2) x, y px) drawn as a sketchpad layer: transparent, black anti-aliased ink,
+    round joints and ends as a browser's canvas draws a mouse path. Returns (H, W, 4) uint8."""
+    alpha = np.zeros(hw, np.uint8)
+    for s in strokes:
+        cv2.polylines(alpha, [np.round(s).astype(np.int32)], False, 255, width, cv2.LINE_AA)
+    z = np.zeros(hw, np.uint8)
+    return np.dstack([z, z, z, alpha])
+
+
+def one_seven(order: str = "17", width: int = 14, gap: float = 0.5, height: int = 180) -> tuple[np.ndarray, list[tuple[int, int]], int]:
+    """A straight "1" and a "7" side by side, centred on the sketchpad, as the 1/7 grid draws them.
+
+    gap: digit heights from the 1's stroke to where the 7's bar starts ("17"), or from where the 7's bar
+    ends to the 1's stroke ("71"). Returns the layer, each digit's ink span (x0, x1) in reading order, and
+    the x of the middle of the empty space between them.
+    """
+    H, W = SKETCH_HW
+    bar = round(0.6 * height)  # the 7's bar; its foot comes back 0.4 of the bar's length
+    total = bar + round(gap * height)
+    x = (W - total) // 2
+    top = (H - height) // 2
+    if order == "17":
+        one_x, seven_x = x, x + round(gap * height)
+    elif order == "71":
+        seven_x, one_x = x, x + total
+    else:
+        raise ValueError(f"order is '17' or '71', not {order!r}")
+    one = np.array([[one_x, top], [one_x, top + height]], float)
+    seven = np.array([[seven_x, top + 0.03 * height], [seven_x + bar, top + 0.03 * height],
+                      [seven_x + 0.2 * height, top + height]], float)
+    r = width / 2
+    spans = {"1": (round(one_x - r), round(one_x + r)), "7": (round(seven_x - r), round(seven_x + bar + r))}
+    first, second = spans[order[0]], spans[order[1]]
+    return _layer([one, seven], width), [first, second], (first[1] + second[0]) // 2
+
+
+def _arc(cx: float, cy: float, rx: float, ry: float, a0: float, a1: float, n: int = 24) -> list[tuple[float, float]]:
+    """Points along an ellipse from angle a0 to a1 (degrees, 0 = right, 90 = down: image coordinates)."""
+    t = np.radians(np.linspace(a0, a1, n))
+    return list(zip(cx + rx * np.cos(t), cy + ry * np.sin(t)))
+
+
+# Each digit as mouse strokes in a box 1 tall (y down) and about 0.55 wide: the way people draw them.
+DIGIT_STROKES: dict[str, list[list[tuple[float, float]]]] = {
+    "0": [_arc(0.27, 0.5, 0.27, 0.5, -90, 275)],
+    "1": [[(0.02, 0.14), (0.14, 0.0), (0.14, 1.0)]],
+    "2": [_arc(0.27, 0.27, 0.26, 0.25, 190, 380, 16) + [(0.02, 1.0), (0.56, 1.0)]],
+    "3": [_arc(0.25, 0.25, 0.25, 0.24, 200, 450, 18) + _arc(0.25, 0.72, 0.28, 0.27, -90, 150, 18)],
+    "4": [[(0.36, 0.0), (0.0, 0.66), (0.56, 0.66)], [(0.42, 0.3), (0.42, 1.0)]],
+    "5": [[(0.52, 0.0), (0.08, 0.0), (0.05, 0.44)] + _arc(0.27, 0.68, 0.28, 0.3, -120, 150, 18)],
+    "6": [[(0.46, 0.02), (0.2, 0.25)] + _arc(0.28, 0.7, 0.27, 0.3, 200, 560, 26)],
+    "7": [[(0.0, 0.03), (0.56, 0.03), (0.2, 1.0)]],
+    "8": [_arc(0.27, 0.25, 0.21, 0.24, 90, 450, 20) + _arc(0.27, 0.74, 0.27, 0.26, -90, 270, 22)],
+    "9": [_arc(0.27, 0.28, 0.26, 0.28, 0, 360, 22) + [(0.52, 0.28), (0.46, 1.0)]],
+}
+
+
+def stroke_number(text: str, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """`text` drawn on the sketchpad from strokes, as a mouse draws it: each digit's template wobbled,
+    slanted and sized at random, 10-18 px brush, gaps of 0.15-0.6 digit heights. Returns the layer and
+    each digit's ink span (x0, x1) in px, in reading order."""
+    H, W = SKETCH_HW
+    width = int(rng.integers(10, 19))
+    h = float(rng.uniform(150, 210))
+    slant = float(rng.uniform(-0.12, 0.2))
+    shapes, x = [], 0.0
+    for ch in text:
+        s = h * rng.uniform(0.9, 1.05)
+        strokes = []
+        for line in DIGIT_STROKES[ch]:
+            p = np.array(line, float) + rng.normal(0, 0.01, (len(line), 2))  # hand wobble
+            p[:, 0] = p[:, 0] * rng.uniform(0.85, 1.15) + slant * (1 - p[:, 1])
+            strokes.append(p * s)
+        lo = min(float(p[:, 0].min()) for p in strokes)
+        strokes = [p - [lo - x, 0] for p in strokes]
+        right = max(float(p[:, 0].max()) for p in strokes)
+        shapes.append((strokes, x, right, s))
+        x = right + width + rng.uniform(0.15, 0.6) * h  # ink edge to ink edge, plus the brush
+    total = shapes[-1][2] + width  # first ink edge to last, brush included
+    fit = min(1.0, (W - 60) / total)  # a long number shrinks to fit the pad
+    ox = (W - total * fit) / 2 + width / 2
+    all_strokes, spans = [], []
+    for strokes, x0, x1, s in shapes:
+        oy = (H - s * fit) / 2 + rng.uniform(-0.08, 0.08) * h * fit
+        all_strokes += [p * fit + [ox, oy] for p in strokes]
+        spans.append((round(ox + x0 * fit - width / 2), round(ox + x1 * fit + width / 2)))
+    return _layer(all_strokes, width), spans

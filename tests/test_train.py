@@ -1,6 +1,7 @@
 """Training smoke tests on the committed digit sample: the loss falls, the folder is complete,
 the stop flag stops, and a resumed run ends where an uninterrupted one does (weights, averaged weights,
 learning rate), also from a resume state written before the average was an AveragedModel."""
+import math
 import json
 import threading
 from pathlib import Path
@@ -238,3 +239,16 @@ def test_a_time_budget_resumes_on_the_clock_it_had_used(tmp_path):
     train(cfg, tmp_path, bank=load_fixture(), on_progress=late, stop=stop)
     assert second[0]["step"] == 20 and second[0]["elapsed_s"] > first[-1]["elapsed_s"]
     assert second[0]["progress"] > first[-1]["progress"] and second[0]["lr"] < first[-1]["lr"]
+
+
+def test_guide_loss_scores_the_layers_average_or_each_layer():
+    from nextnum.train import guide_loss
+    inside = torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])  # (B=1, K=1, N=4): digit 0 covers tokens 0-1
+    tgt = torch.tensor([[3, 11]])  # one digit, then EOS
+    on = torch.tensor([0.5, 0.5, 0.0, 0.0])
+    off = torch.tensor([0.0, 0.0, 0.5, 0.5])  # a layer looking elsewhere (say, at the previous digit)
+    cross = torch.stack([off, on])[None, :, None]  # (B, L=2, T=1, N)
+    assert guide_loss(cross, inside, tgt) == pytest.approx(-math.log(0.5))  # the average has half its mass in
+    assert guide_loss(cross, inside, tgt, per_layer=True) == pytest.approx(-math.log(1e-4) / 2)  # layer 0 is punished
+    both_on = torch.stack([on, on])[None, :, None]
+    assert guide_loss(both_on, inside, tgt, per_layer=True) == pytest.approx(0.0, abs=1e-6)

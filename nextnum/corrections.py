@@ -1,0 +1,184 @@
+"""Corrections: images NextNum misread, saved with the right number, to score and fine-tune on.
+
+A corrections folder has exactly the layout `python -m nextnum.evaluate --images DIR` reads: image files
+plus labels.json ({"file.png": "4072", ...}). Every write is atomic: an image is written under a hidden
+temporary name, synced and renamed, and only then listed in labels.json, which is itself replaced whole
+(write, sync, rename). A process killed at any point leaves a valid labels.json that lists only complete
+images. Writers in one process take a lock, writers in several processes an flock on DIR/.lock.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import io
+import json
+import os
+import re
+import threading
+import zipfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+import cv2
+import numpy as np
+
+LABELS = "labels.json"
+MAX_BYTES = 5 * 1024 * 1024  # the app's upload limit
+MAX_CORRECTIONS = 10_000
+HELD_OUT = 5  # one correction in HELD_OUT is never trained on (chosen by its file name's hash)
+LABEL_RE = re.compile(r"[0-9]{1,5}")
+# what a saved file may be: the formats read_image accepts, by their first bytes
+MAGIC = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"BM": ".bmp", b"RIFF": ".webp", b"GIF8": ".gif"}
+
+_locks: dict[Path, threading.Lock] = {}
+_locks_guard = threading.Lock()
+
+
+class CorrectionError(ValueError):
+    """A correction that cannot be saved: a bad label, a bad or too large image, or a full folder."""
+
+
+def check_label(text: Any) -> str:
+    """The digits of a correction, stripped; CorrectionError unless they are 1-5 digits 0-9."""
+    s = str(text if text is not None else "").strip()
+    if not LABEL_RE.fullmatch(s):
+        raise CorrectionError(f"a correction is the number as 1 to 5 digits 0-9 (like 4072), not {s[:20]!r}")
+    return s
+
+
+def encode(image: Any) -> tuple[bytes, str]:
+    """(bytes, extension) of the image as it was read: a file's own bytes, unchanged, or an array as PNG
+    (lossless). CorrectionError for anything else, or for more than MAX_BYTES."""
+    if isinstance(image, (str, Path)):
+        p = Path(image)
+        if not p.is_file():
+            raise CorrectionError(f"no image file at {p.name}")
+        if p.stat().st_size > MAX_BYTES:
+            raise CorrectionError(f"the image is {p.stat().st_size / 2**20:.1f} MB; corrections take at most 5 MB")
+        data = p.read_bytes()
+    elif isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim in (2, 3) and image.size:
+        rgb = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_RGBA2BGRA if image.shape[2] == 4
+                                                          else cv2.COLOR_RGB2BGR)
+        ok, buf = cv2.imencode(".png", rgb)
+        if not ok:
+            raise CorrectionError("the image could not be encoded")
+        data = buf.tobytes()
+    else:
+        raise CorrectionError("there is no image to save: draw, upload or capture one first")
+    ext = next((e for magic, e in MAGIC.items() if data.startswith(magic)), None)
+    if ext is None or cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+        raise CorrectionError("that file is not an image NextNum can read (PNG, JPEG, BMP, WebP or GIF)")
+    if len(data) > MAX_BYTES:
+        raise CorrectionError(f"the image is {len(data) / 2**20:.1f} MB; corrections take at most 5 MB")
+    return data, ext
+
+
+def is_held_out(name: str) -> bool:
+    """Whether a correction is kept out of training, fixed by its file name (so by its content)."""
+    return int(hashlib.sha1(name.encode()).hexdigest(), 16) % HELD_OUT == 0
+
+
+@dataclass
+class Saved:
+    name: str
+    label: str
+    count: int  # corrections in the folder, this one included
+
+
+class Corrections:
+    """A corrections folder: save, list, score, zip."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+
+    def labels(self) -> dict[str, str]:
+        """file -> digits, oldest first; {} for a folder with no corrections yet."""
+        try:
+            d = json.loads((self.root / LABELS).read_text())
+        except FileNotFoundError:
+            return {}
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
+            raise CorrectionError(f"{self.root / LABELS} is not valid JSON ({e})") from None
+        return {str(k): str(v) for k, v in d.items()} if isinstance(d, dict) else {}
+
+    def __len__(self) -> int:
+        return len(self.labels())
+
+    def save(self, image: Any, text: Any) -> Saved:
+        """Save one correction atomically; CorrectionError (nothing saved) for a bad label or image, or a full folder."""
+        label = check_label(text)
+        data, ext = encode(image)
+        self.root.mkdir(parents=True, exist_ok=True)
+        name = f"{hashlib.sha1(data).hexdigest()[:12]}-{label}{ext}"
+        with self._locked():
+            labels = self.labels()
+            if name not in labels and len(labels) >= MAX_CORRECTIONS:
+                raise CorrectionError(f"the corrections folder is full ({MAX_CORRECTIONS:,}); download and clear it first")
+            if not (self.root / name).exists():
+                _write_atomic(self.root / name, data)
+            labels.pop(name, None)  # saved again: the newest label wins, listed last
+            labels[name] = label
+            _write_atomic(self.root / LABELS, (json.dumps(labels, indent=1) + "\n").encode())
+        return Saved(name, label, len(labels))
+
+    def latest(self, n: int = 12) -> list[tuple[Path, str]]:
+        """The n newest corrections, newest first: (image path, digits)."""
+        items = list(self.labels().items())[-n:][::-1]
+        return [(self.root / k, v) for k, v in items]
+
+    def split(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(trained on, held out): a fixed part (about 1 in HELD_OUT) is never trained on."""
+        labels = self.labels()
+        held = {k: v for k, v in labels.items() if is_held_out(k)}
+        return {k: v for k, v in labels.items() if k not in held}, held
+
+    def zip(self) -> bytes:
+        """Every listed image and labels.json as one zip, in the evaluate --images layout."""
+        labels = self.labels()
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # images are compressed already
+            for name in labels:
+                z.write(self.root / name, f"corrections/{name}")
+            z.writestr(f"corrections/{LABELS}", json.dumps(labels, indent=1) + "\n")
+        return buf.getvalue()
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        with _locks_guard:
+            lock = _locks.setdefault(self.root.resolve(), threading.Lock())
+        with lock, open(self.root / ".lock", "a") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def score(predictor, root: str | Path, held_out_only: bool = False) -> dict[str, Any] | None:
+    """Sequence accuracy of a Predictor on the corrections (or on the held-out part); None when there are none."""
+    from .evaluate import score as score_pairs
+    c = Corrections(root)
+    labels = c.split()[1] if held_out_only else c.labels()
+    if not labels:
+        return None
+    pairs = [(predictor.predict(c.root / k, explain=False).text, v) for k, v in labels.items()]
+    return score_pairs(pairs)

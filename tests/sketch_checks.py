@@ -1,0 +1,73 @@
+"""Product checks on mouse-drawn sketches: the 1/7 grid and numbers drawn from strokes, read with their maps.
+
+Shared by tests/test_reading_quality.py and bench/product_checks.py (which scores candidate checkpoints).
+"""
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+
+from drawings import one_seven, stroke_number
+
+ORDERS = ("17", "71")
+WIDTHS = (10, 12, 14, 16, 18)  # brush px
+GAPS = (0.2, 0.3, 0.4, 0.5, 0.6)  # digit heights
+HEIGHTS = (150, 180, 210)  # px on the 300 px tall sketchpad
+MAP_SHARE = 0.8  # of each digit's map on its own side of the gap
+
+
+def side_shares(heat: list[np.ndarray], split_x: int) -> list[float]:
+    """For a two-digit reading, the share of the first digit's map left of split_x and of the second's
+    right of it. heat: per-digit (H, W) maps over the drawing."""
+    first, second = heat
+    return [float(first[:, :split_x].sum() / max(first.sum(), 1e-12)),
+            float(second[:, split_x:].sum() / max(second.sum(), 1e-12))]
+
+
+def centre_x(heat: np.ndarray) -> float:
+    """x of a map's centre of mass, px."""
+    cols = heat.sum(0)
+    return float((np.arange(cols.size) * cols).sum() / max(cols.sum(), 1e-12))
+
+
+def one_seven_grid(predictor, quick: bool = False) -> list[dict[str, Any]]:
+    """Read every case of the grid (both orders x widths x gaps x heights). A case passes when it reads
+    right and each digit has at least MAP_SHARE of its map on its own side of the gap."""
+    axes = (ORDERS, WIDTHS[::2], GAPS[::2], HEIGHTS[::2]) if quick else (ORDERS, WIDTHS, GAPS, HEIGHTS)
+    rows = []
+    for order, width, gap, height in itertools.product(*axes):
+        img, _, mid = one_seven(order, width, gap, height)
+        p = predictor.predict(img)
+        shares = side_shares(p.attention.heat, mid) if p.text == order else [None, None]
+        ok = p.text == order and min(shares) >= MAP_SHARE
+        rows.append({"order": order, "width": width, "gap": gap, "height": height, "read": p.text,
+                     "confidence": round(p.confidence, 3), "share_first": shares[0], "share_second": shares[1],
+                     "passed": ok})
+    return rows
+
+
+def drawn_numbers(predictor, n: int = 200, seed: int = 0) -> list[dict[str, Any]]:
+    """Read n numbers of 1-5 digits drawn from strokes (lengths cycle 1..5, digits uniform). For each reading,
+    whether each digit map's centre of mass lies inside that digit's ink span."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        text = "".join(str(d) for d in rng.integers(0, 10, i % 5 + 1))
+        img, spans = stroke_number(text, rng)
+        p = predictor.predict(img)
+        inside = None
+        if p.text == text:
+            inside = [x0 <= centre_x(h) <= x1 for h, (x0, x1) in zip(p.attention.heat, spans)]
+        rows.append({"text": text, "read": p.text, "confidence": round(p.confidence, 3), "centres_inside": inside})
+    return rows
+
+
+def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]]) -> dict[str, float]:
+    """The figures the checks are judged on."""
+    inside = [c for r in drawn if r["centres_inside"] for c in r["centres_inside"]]
+    return {"grid_pass": float(np.mean([r["passed"] for r in grid])),
+            "grid_read": float(np.mean([r["read"] == r["order"] for r in grid])),
+            "drawn_read": float(np.mean([r["read"] == r["text"] for r in drawn])),
+            "drawn_centres_inside": float(np.mean(inside)) if inside else 0.0}

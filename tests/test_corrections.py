@@ -1,0 +1,160 @@
+"""The corrections folder: what may be saved, atomic and concurrent writes, the held-out split, the zip."""
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from nextnum import corrections as C
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def png(tmp_path: Path, seed: int = 0, name: str = "img.png") -> Path:
+    img = np.full((60, 120), 255, np.uint8)
+    cv2.putText(img, str(seed), (10, 45), cv2.FONT_HERSHEY_SIMPLEX, 1.5, 0, 3)
+    p = tmp_path / name
+    cv2.imwrite(str(p), img)
+    return p
+
+
+def test_a_saved_correction_is_listed_with_its_original_bytes(tmp_path):
+    src = png(tmp_path)
+    store = C.Corrections(tmp_path / "corr")
+    saved = store.save(src, " 4072 ")
+    assert saved.label == "4072" and saved.count == 1
+    assert json.loads((tmp_path / "corr" / "labels.json").read_text()) == {saved.name: "4072"}
+    assert (tmp_path / "corr" / saved.name).read_bytes() == src.read_bytes()  # the pixels that were read
+
+
+def test_an_array_is_saved_losslessly_as_png(tmp_path):
+    rgba = np.zeros((30, 50, 4), np.uint8)
+    rgba[5:25, 10:12] = (0, 0, 0, 255)
+    saved = C.Corrections(tmp_path).save(rgba, "1")
+    back = cv2.imread(str(tmp_path / saved.name), cv2.IMREAD_UNCHANGED)
+    assert saved.name.endswith(".png") and np.array_equal(cv2.cvtColor(back, cv2.COLOR_BGRA2RGBA), rgba)
+
+
+@pytest.mark.parametrize("label", ["", "  ", "123456", "12a", "-1", "1 2", "٣", None, "4.0"])
+def test_a_bad_label_is_refused_and_saves_nothing(tmp_path, label):
+    store = C.Corrections(tmp_path / "corr")
+    with pytest.raises(C.CorrectionError, match="1 to 5 digits"):
+        store.save(png(tmp_path), label)
+    assert not (tmp_path / "corr").exists() or not list((tmp_path / "corr").iterdir())
+
+
+def test_a_file_that_is_not_an_image_is_refused(tmp_path):
+    f = tmp_path / "notes.png"
+    f.write_bytes(b"\x89PNG but not really")
+    with pytest.raises(C.CorrectionError, match="not an image"):
+        C.Corrections(tmp_path / "corr").save(f, "12")
+    with pytest.raises(C.CorrectionError, match="no image"):
+        C.Corrections(tmp_path / "corr").save(None, "12")
+
+
+def test_an_image_over_5_mb_is_refused(tmp_path):
+    big = tmp_path / "big.png"
+    noise = np.random.default_rng(0).integers(0, 256, (1400, 1400, 3), np.uint8)  # incompressible: ~5.9 MB
+    cv2.imwrite(str(big), noise)
+    assert big.stat().st_size > C.MAX_BYTES
+    with pytest.raises(C.CorrectionError, match="at most 5 MB"):
+        C.Corrections(tmp_path / "corr").save(big, "12")
+
+
+def test_a_full_folder_says_so(tmp_path, monkeypatch):
+    monkeypatch.setattr(C, "MAX_CORRECTIONS", 2)
+    store = C.Corrections(tmp_path / "corr")
+    store.save(png(tmp_path, 1, "a.png"), "1")
+    store.save(png(tmp_path, 2, "b.png"), "2")
+    with pytest.raises(C.CorrectionError, match="full"):
+        store.save(png(tmp_path, 3, "c.png"), "3")
+    assert len(store) == 2
+
+
+def test_saving_the_same_image_again_keeps_one_entry_with_the_newest_label(tmp_path):
+    store = C.Corrections(tmp_path / "corr")
+    a = store.save(png(tmp_path), "17")
+    b = store.save(png(tmp_path), "71")
+    assert a.name != b.name or store.labels() == {b.name: "71"}
+    assert list(store.labels().values())[-1] == "71"
+
+
+def test_eight_concurrent_writers_lose_nothing(tmp_path):
+    store = C.Corrections(tmp_path / "corr")
+    imgs = [png(tmp_path, i, f"{i}.png") for i in range(40)]
+    with ThreadPoolExecutor(8) as ex:
+        list(ex.map(lambda i: C.Corrections(tmp_path / "corr").save(imgs[i], str(i)), range(40)))
+    assert sorted(store.labels().values(), key=int) == [str(i) for i in range(40)]
+
+
+def test_writers_in_several_processes_lose_nothing(tmp_path):
+    code = ("import sys, numpy as np; from nextnum.corrections import Corrections\n"
+            "k = int(sys.argv[1])\n"
+            "for i in range(10):\n"
+            "    img = np.full((20, 20), 255, np.uint8); img[k, i] = 0\n"
+            "    Corrections(sys.argv[2]).save(img, str(k * 10 + i))\n")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(k), str(tmp_path / "corr")], cwd=ROOT) for k in range(4)]
+    assert all(p.wait(60) == 0 for p in procs)
+    assert sorted(map(int, C.Corrections(tmp_path / "corr").labels().values())) == list(range(40))
+
+
+def test_a_killed_writer_leaves_a_valid_folder_listing_only_whole_images(tmp_path):
+    code = ("import sys, numpy as np; from nextnum.corrections import Corrections\n"
+            "rng = np.random.default_rng(0)\n"
+            "for i in range(10**6):\n"
+            "    img = rng.integers(0, 256, (300, 400), np.uint8)\n"  # ~120 KB each: writes take a while
+            "    Corrections(sys.argv[1]).save(img, str(i % 99999))\n")
+    root = tmp_path / "corr"
+    for delay in (0.6, 0.9, 1.3):
+        p = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=ROOT)
+        time.sleep(delay + 1.5)  # the import takes about a second
+        os.kill(p.pid, signal.SIGKILL)
+        p.wait()
+        labels = json.loads((root / "labels.json").read_text())  # valid JSON after every kill
+        for name in labels:
+            data = (root / name).read_bytes()
+            assert name.startswith(hashlib.sha1(data).hexdigest()[:12])  # the whole image, as it was hashed
+    assert len(labels) > 0
+
+
+def test_the_held_out_part_is_fixed_by_name_and_about_one_in_five(tmp_path):
+    names = [f"{i:04d}.png" for i in range(2000)]
+    held = [n for n in names if C.is_held_out(n)]
+    assert held == [n for n in names if C.is_held_out(n)]  # the same every time
+    assert 0.17 < len(held) / len(names) < 0.23
+    store = C.Corrections(tmp_path / "corr")
+    for i in range(30):
+        store.save(png(tmp_path, i, f"{i}.png"), str(i))
+    train, test = store.split()
+    assert set(train) | set(test) == set(store.labels()) and not set(train) & set(test)
+    assert all(C.is_held_out(n) for n in test)
+
+
+def test_the_zip_holds_every_image_and_the_labels_in_the_evaluate_layout(tmp_path):
+    store = C.Corrections(tmp_path / "corr")
+    for i in range(3):
+        store.save(png(tmp_path, i, f"{i}.png"), str(i))
+    with zipfile.ZipFile(io.BytesIO(store.zip())) as z:
+        names = set(z.namelist())
+        labels = json.loads(z.read("corrections/labels.json"))
+        assert names == {f"corrections/{n}" for n in labels} | {"corrections/labels.json"}
+        assert labels == store.labels()
+
+
+def test_latest_lists_newest_first(tmp_path):
+    store = C.Corrections(tmp_path / "corr")
+    for i in range(5):
+        store.save(png(tmp_path, i, f"{i}.png"), str(i))
+    assert [label for _, label in store.latest(3)] == ["4", "3", "2"]
