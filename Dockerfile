@@ -1,13 +1,40 @@
-# NextNum's web app on CPU.
+# NextNum's web app on CPU (docs/docker.md: building it online, offline, and without a Docker daemon).
 #   docker build -t nextnum .
 #   docker run --rm -p 7860:7860 nextnum                      # then open http://localhost:7860
 #   docker run --rm -p 7860:7860 -v /path/to/data:/data -e NEXTNUM_DATA=/data nextnum   # Train tab on MNIST
-FROM python:3.11-slim
+# BASE names the Python 3.11 image both stages start from; an offline build passes a locally made one.
+ARG BASE=python:3.11-slim
+
+# ---- deps: every Python package, installed into a virtual environment that the app stage copies whole,
+# so the wheels the install reads from never become a layer of the final image.
+FROM ${BASE} AS deps
+ENV PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1
+ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# requirements.txt always matches, so this COPY works with or without a wheelhouse/ folder in the context.
+# When there is one, COPY puts its contents (the wheels) beside requirements.txt.
+COPY requirements.txt wheelhouse* /tmp/deps/
+# Anything besides requirements.txt means a wheelhouse came along: install from it alone (no index at all),
+# for machines that can't reach one. Otherwise CPU builds of torch/torchvision first, at requirements.txt's
+# pins (PyPI's Linux wheels are CUDA builds of several GB), then the rest of requirements.txt.
+RUN python -m venv /opt/venv \
+ && if ls /tmp/deps | grep -qvx requirements.txt; then \
+        echo "installing from the wheelhouse only"; \
+        /opt/venv/bin/pip install --no-index --find-links /tmp/deps -r /tmp/deps/requirements.txt; \
+    else \
+        /opt/venv/bin/pip install --index-url "$TORCH_INDEX" $(grep -E '^torch(vision)?==' /tmp/deps/requirements.txt) \
+     && /opt/venv/bin/pip install -r /tmp/deps/requirements.txt; \
+    fi
+
+# ---- the app
+FROM ${BASE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH \
     GRADIO_SERVER_NAME=0.0.0.0 \
     GRADIO_SERVER_PORT=7860 \
     GRADIO_ANALYTICS_ENABLED=False \
@@ -16,25 +43,31 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Printed-digit fonts for the Train tab's fonts/polish configs (configs/fonts.json lists them); reading needs none.
 RUN apt-get update \
  && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-liberation \
+ && apt-get clean \
  && rm -rf /var/lib/apt/lists/*
 
-# Runs as an unprivileged user (uid 1000, as on Hugging Face Spaces).
-RUN useradd --create-home --uid 1000 app
+# Runs as an unprivileged user (uid 1000, as on Hugging Face Spaces), who owns the app folder so that the
+# Train tab can write checkpoints there.
+RUN useradd --create-home --uid 1000 app \
+ && mkdir -p /home/app/nextnum \
+ && chown app:app /home/app/nextnum
 WORKDIR /home/app/nextnum
 
-# Dependencies first, so code changes don't reinstall them. CPU builds of torch/torchvision first
-# (PyPI's Linux wheels are CUDA builds of several GB); requirements.txt's pins then match them.
-# opencv-python-headless needs no libGL.
-ARG TORCH_INDEX=https://download.pytorch.org/whl/cpu
-COPY requirements.txt .
-RUN pip install --index-url "$TORCH_INDEX" torch==2.14.1 torchvision==0.29.1 \
- && pip install -r requirements.txt
+COPY --from=deps /opt/venv /opt/venv
 
-COPY --chown=app:app . .
+# What the app reads at run time, named one by one: a whole-context COPY would also carry a wheelhouse/
+# of several GB into the image. tests/fixtures holds the Train tab's built-in MNIST sample.
+COPY --chown=app:app app.py requirements.txt ./
+COPY --chown=app:app nextnum/ nextnum/
+COPY --chown=app:app checkpoints/ checkpoints/
+COPY --chown=app:app configs/ configs/
+COPY --chown=app:app examples/ examples/
+COPY --chown=app:app tests/fixtures/ tests/fixtures/
 USER app
 
 EXPOSE 7860
+# Asks the port the app was told to use, so that `-e GRADIO_SERVER_PORT=...` keeps the check right.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
-    CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:7860/gradio_api/info', timeout=4)" || exit 1
+    CMD python -c "import os, urllib.request as u; u.urlopen('http://127.0.0.1:%s/gradio_api/info' % os.environ.get('GRADIO_SERVER_PORT', '7860'), timeout=4)" || exit 1
 
 CMD ["python", "app.py"]
