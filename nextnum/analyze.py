@@ -6,6 +6,7 @@ For each decoding step k that reads a digit, per decoder layer and head (and the
 - mass: share of the cross-attention that falls inside the true k-th digit's box;
 - hit: the most-attended token lies in that box;
 - order: the attention centre moves left to right from one digit to the next.
+faithfulness_summary aggregates Predictor.faithfulness (bench/faithfulness.py reports it).
 And where the readings fail: accuracy by how close the digits sit (the smallest gap between
 neighbours, in digit heights; below 0 they overlap) and by digit height in canvas pixels.
 Writes analysis.json and figures (mass per layer x head, attention centre vs digit centre,
@@ -71,6 +72,20 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
             "mass_in_box_mean": float(mass[-1, -1]), "top_token_in_box_mean": float(hit[-1, -1]),
             "left_to_right": ordered / max(n_seq, 1), "centre_error_px": float(np.mean(np.abs(np.array(centres) - np.array(truths)))) if centres else None,
             "layers": L, "heads": H, "_centres": centres, "_truths": truths, "_preds": preds}
+
+
+def faithfulness_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Aggregate Predictor.faithfulness rows (one per digit read, over any number of images): the mean
+    drop in each digit's probability when its most-attended tokens are blanked, against when as many
+    random inked tokens are; and the share of digits for which the top tokens hurt more."""
+    if not rows:
+        return {"digits": 0, "mean_prob": None, "mean_drop_top": None, "mean_drop_random": None,
+                "top_hurts_more": None}
+    p = np.array([r["prob"] for r in rows])
+    top = p - np.array([r["top_masked_prob"] for r in rows])
+    rand = p - np.array([r["random_masked_prob"] for r in rows])
+    return {"digits": len(rows), "mean_prob": float(p.mean()), "mean_drop_top": float(top.mean()),
+            "mean_drop_random": float(rand.mean()), "top_hurts_more": float((top > rand).mean())}
 
 
 GAP_BINS = (("overlapping (< -0.1)", -0.1), ("overlapping (-0.1..0)", 0.0), ("touching (0..0.1)", 0.1),

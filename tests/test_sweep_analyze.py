@@ -1,4 +1,4 @@
-"""Sweep variants and report files; attention statistics are well-formed shares."""
+"""Sweep variants and report files; attention statistics and accuracy by layout on hand-made cases."""
 import csv
 from pathlib import Path
 
@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from nextnum.analyze import accuracy_by_layout, attention_stats, error_figures, figures, layout
-from nextnum.config import Config
-from nextnum.data import Batch, fixed_batches, load_fixture
-from nextnum.model import NextNum
+from nextnum.config import EOS, VOCAB, Config, ModelConfig
+from nextnum.data import Batch
+from nextnum.model import Generation
 from nextnum.sweep import variants, write
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,17 +37,44 @@ def test_write_reports(tmp_path):
     assert (tmp_path / "results.png").stat().st_size > 1000
 
 
-def test_attention_stats_are_shares(tmp_path):
-    cfg = Config.load(ROOT / "configs" / "smoke.json")
-    torch.manual_seed(0)
-    model = NextNum(cfg.model).eval()
-    batches = fixed_batches(load_fixture(), 24, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=0, batch=12)
-    s = attention_stats(model, batches)
-    L, H = cfg.model.dec_layers, cfg.model.heads
-    assert len(s["mass_in_box"]) == L + 1 and len(s["mass_in_box"][0]) == H + 1
-    for key in ("mass_in_box", "top_token_in_box"):
-        assert all(0.0 <= v <= 1.0 for row in s[key] for v in row)
-    assert 0.0 <= s["left_to_right"] <= 1.0 and s["samples"] == 24 and s["steps"] > 0
+class MapModel:
+    """Stands in for NextNum in attention_stats: reads the given tokens and returns hand-made cross-attention."""
+
+    def __init__(self, cfg: ModelConfig, tokens: torch.Tensor, cross: torch.Tensor) -> None:
+        self.cfg, self.tokens, self.cross = cfg, tokens, cross
+
+    def generate(self, images: torch.Tensor, return_attn: bool = False) -> Generation:
+        B, S = self.tokens.shape
+        return Generation(self.tokens, torch.zeros(B, S, VOCAB), self.cross, None)
+
+
+def test_attention_stats_on_hand_made_maps(tmp_path):
+    # a 12x48 canvas without a stem, 6x6 patches: 2 rows x 8 columns of tokens, column c centred at x = 6c + 3
+    cfg = ModelConfig(img_h=12, img_w=48, patch=6, stride=6, dim=8, heads=2, enc_layers=1, dec_layers=2)
+    assert cfg.grid == (2, 8)
+    tok = lambda r, c: 8 * r + c  # noqa: E731
+    # both canvases: digit 0 in x 0..10 (token columns 0-1), digit 1 in x 25..34 (columns 4-5), full height
+    boxes = torch.tensor([[[0, 12, 0, 10], [0, 12, 25, 34]]] * 2, dtype=torch.float)
+    b = Batch(images=torch.zeros(2, 1, 12, 48), targets=torch.tensor([[1, 2, EOS], [3, 5, EOS]]),
+              lengths=torch.tensor([2, 2]), boxes=boxes)
+    cross = torch.zeros(2, 3, 2, 2, 16)  # (canvas, step, layer, head, token); both heads alike
+    # canvas 0, digit 0: layer 0 puts 0.8 in the box, layer 1 only 0.4 (and its top token outside)
+    cross[0, 0, 0, :, tok(0, 0)], cross[0, 0, 0, :, tok(0, 7)] = 0.8, 0.2
+    cross[0, 0, 1, :, tok(1, 1)], cross[0, 0, 1, :, tok(1, 6)] = 0.4, 0.6
+    cross[0, 1, 0, :, tok(0, 4)] = cross[0, 1, 1, :, tok(1, 5)] = 1.0  # digit 1: all in its box
+    # canvas 1 looks right to left: each step at the other digit
+    cross[1, 0, :, :, tok(0, 5)] = cross[1, 1, :, :, tok(0, 0)] = 1.0
+    reads = torch.tensor([[1, 2, EOS], [3, 4, EOS]])  # "12" right, "34" for "35" wrong
+    s = attention_stats(MapModel(cfg, reads, cross), [b])
+    # rows: layer 0, layer 1, their mean; columns: head 0, head 1, their mean; 4 steps read a digit
+    assert s["steps"] == 4 and s["samples"] == 2 and s["sequence_accuracy"] == 0.5
+    for h in range(3):
+        assert [s["mass_in_box"][r][h] for r in range(3)] == pytest.approx([(0.8 + 1) / 4, (0.4 + 1) / 4, 0.4])
+        assert [s["top_token_in_box"][r][h] for r in range(3)] == pytest.approx([0.5, 0.25, 0.5])
+    assert s["mass_in_box_mean"] == pytest.approx(0.4) and s["top_token_in_box_mean"] == pytest.approx(0.5)
+    assert s["left_to_right"] == 0.5  # canvas 0's centre moves right, canvas 1's left
+    # centres of the averaged maps: 0.4*3 + 0.1*45 + 0.2*9 + 0.3*39 = 19.2, then 30, 33, 3; digits at 5 and 29.5
+    assert s["centre_error_px"] == pytest.approx((14.2 + 0.5 + 28 + 26.5) / 4)
     assert all(p.stat().st_size > 1000 for p in figures(s, tmp_path))
 
 
