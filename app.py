@@ -21,6 +21,7 @@ if __name__ == "__main__":
 import gradio as gr  # noqa: E402
 
 from nextnum.checkpoint import CheckpointError  # noqa: E402
+from nextnum.corrections import Corrections  # noqa: E402
 from nextnum.web import gradio_fixes, views  # noqa: E402
 from nextnum.web.checkpoints import Checkpoints  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
@@ -50,11 +51,22 @@ def header(ckpts: Checkpoints, live0: str | None) -> SimpleNamespace:
     return SimpleNamespace(ckpt=ckpt, refresh=refresh)
 
 
+def correction_row(prefix: str) -> SimpleNamespace:
+    """A field for the right number and a button that saves it with the image just read."""
+    with gr.Row(equal_height=True):
+        digits = gr.Textbox(label="Read wrong? The right number", placeholder="e.g. 4072", max_length=5, scale=2,
+                            elem_id=f"{prefix}_fix")
+        save = gr.Button("Save correction", scale=1, elem_id=f"{prefix}_fix_save")
+        note = gr.Markdown(elem_id=f"{prefix}_fix_note")
+    return SimpleNamespace(digits=digits, save=save, note=note)
+
+
 def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace:
     """A reading's views (views.reading_views' order) and the encoder selectors, for the Draw and Upload tabs."""
     with gr.Row():
         text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=1, interactive=False)
         html_ = gr.HTML(views.reading_html(None), elem_id=f"{prefix}_reading")
+    fix = correction_row(prefix)
     per = gr.Gallery(label="Where it looked for each digit", columns=4, fit_columns=False, height="auto",
                      format="jpeg", object_fit="contain")
     with gr.Row():
@@ -67,7 +79,7 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
     with gr.Accordion("Preprocessing stages and details", open=False):
         stages = gr.Gallery(label="Preprocessing stages", columns=6, height=200, format="jpeg", object_fit="contain")
         info = gr.JSON(label="Details")
-    return SimpleNamespace(outs=[text, html_, per, comb, enc, stages, info], layer=layer, head=head)
+    return SimpleNamespace(outs=[text, html_, per, comb, enc, stages, info], layer=layer, head=head, fix=fix)
 
 
 def wire_reading(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace,
@@ -94,11 +106,12 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
     inputs = wire_reading(ev, sketch, live, out, api_name=False)  # live as the sketch changes...
     read_btn.click(ev.read, inputs, out.outs, api_name="read_sketch", **QUIET)  # ...and on the button
     examples.load_input_event.then(ev.read, inputs, out.outs, api_name=False, show_progress="hidden")  # no .change
+    out.fix.save.click(ev.correct, [sketch, out.fix.digits], out.fix.note, api_name=False)
     clear_btn.click(lambda: (None, *views.empty_views()), None, [sketch] + out.outs, api_name=False)
     return out
 
 
-def webcam_tab(ev: Handlers, live: gr.State) -> None:
+def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
     with gr.Tab("Webcam", id="webcam"):
         gr.Markdown("Hold a number written in thick dark ink inside the orange box. Frames are read "
                     f"as they come (about 10 a second); the attention maps refresh every {HEAVY_EVERY} frames.")
@@ -112,6 +125,7 @@ def webcam_tab(ev: Handlers, live: gr.State) -> None:
             html_ = gr.HTML(elem_id="cam_reading")
             smooth = gr.Checkbox(True, label="Smooth over the last 5 frames", scale=1)
         stats = gr.Markdown(elem_id="cam_stats")
+        fix = correction_row("cam")
         per = gr.Gallery(label="Where it looked for each digit", columns=4, fit_columns=False, height="auto",
                          format="jpeg", object_fit="contain")
         state = gr.State(None, time_to_live=600)
@@ -120,6 +134,8 @@ def webcam_tab(ev: Handlers, live: gr.State) -> None:
                api_name="predict_frame", show_progress="hidden")
     # gradio_client cannot call a .stream() endpoint: the same function behind a hidden button
     gr.Button(visible=False).click(ev.read_frame, inputs, outs, api_name="predict_frame_once", show_progress="hidden")
+    fix.save.click(ev.correct, [state, fix.digits], fix.note, api_name=False)  # the frame last read
+    return SimpleNamespace(fix=fix)
 
 
 def upload_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) -> SimpleNamespace:
@@ -128,10 +144,11 @@ def upload_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]
                          elem_id="upload")
         out = results("upload", layers, heads)
     wire_reading(ev, upload, live, out, api_name="predict")
+    out.fix.save.click(ev.correct, [upload, out.fix.digits], out.fix.note, api_name="correct")  # (image file, digits)
     return out
 
 
-def train_tab(ev: Handlers, ckpts: Checkpoints, data_note: str) -> SimpleNamespace:
+def train_tab(ev: Handlers, ckpts: Checkpoints, data_note: str, live: gr.State) -> SimpleNamespace:
     with gr.Tab("Train", id="train"):
         gr.Markdown(data_note)
         with gr.Row():
@@ -157,11 +174,34 @@ def train_tab(ev: Handlers, ckpts: Checkpoints, data_note: str) -> SimpleNamespa
                              object_fit="contain")
         table = gr.Dataframe(headers=TABLE, label="Evaluation by length")
         token = gr.State(None)
+        corr = corrections_panel(ev, live)
     start_from.focus(ev.start_choices, None, start_from, api_name=False)
     config.change(ev.config_knobs, config, knobs, api_name=False)
     stop.click(ev.stop, token, status, api_name="stop_training", concurrency_limit=None)
     return SimpleNamespace(config=config, knobs=knobs, run_name=run_name, start_from=start_from, start=start,
-                           outs=[status, loss_plot, acc_plot, samples, table], token=token)
+                           outs=[status, loss_plot, acc_plot, samples, table], token=token, corr=corr)
+
+
+def corrections_panel(ev: Handlers, live: gr.State) -> SimpleNamespace:
+    """The saved corrections: how many, the newest, a zip of all, the live model's score, and the switch that
+    mixes them into the next run."""
+    with gr.Accordion("Corrections: readings people fixed", open=True):
+        with gr.Row():
+            count = gr.Markdown(elem_id="corr_count")
+            refresh = gr.Button("↻ Refresh", size="sm", scale=0)
+        latest = gr.Gallery(label="Newest corrections", columns=6, height=160, object_fit="contain",
+                            elem_id="corr_latest")
+        with gr.Row():
+            zip_btn = gr.Button("Zip all corrections", size="sm")
+            zip_file = gr.File(label="Download", interactive=False, height=60)
+            score_btn = gr.Button("Score the live model on them", size="sm")
+        accuracy = gr.Markdown(elem_id="corr_accuracy")
+        use = gr.Checkbox(False, label="Fine-tune on them too: a quarter of every batch (a fixed fifth of them is "
+                          "held out and scored before and after)", elem_id="corr_use")
+    refresh.click(ev.corrections_overview, None, [count, latest], api_name="corrections")
+    zip_btn.click(ev.corrections_zip, None, zip_file, api_name="corrections_zip")
+    score_btn.click(ev.corrections_accuracy, live, accuracy, api_name="corrections_accuracy")
+    return SimpleNamespace(use=use, shown=[count, latest])
 
 
 def model_tab() -> list:
@@ -173,8 +213,8 @@ def model_tab() -> list:
     return [card_md, acc, cfg_json]
 
 
-def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str) -> gr.Blocks:
-    ev = Handlers(ckpts, slot, CONFIGS, HEAVY_EVERY)
+def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: Corrections | None = None) -> gr.Blocks:
+    ev = Handlers(ckpts, slot, CONFIGS, HEAVY_EVERY, corrections)
     live0 = ckpts.default()
     try:
         cfg0 = ckpts.predictor(live0).config if live0 else None
@@ -186,20 +226,23 @@ def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str) -> gr.Blocks:
         live = gr.State(live0)
         top = header(ckpts, live0)
         draw = draw_tab(ev, live, layers, heads)
-        webcam_tab(ev, live)
+        cam = webcam_tab(ev, live)
         up = upload_tab(ev, live, layers, heads)
-        tr = train_tab(ev, ckpts, data_note)
+        tr = train_tab(ev, ckpts, data_note, live)
         card = model_tab()
         # across tabs: the checkpoint menu switches this session's model, its card and the encoder selectors
         selectors = [draw.layer, draw.head, up.layer, up.head]
         top.ckpt.input(ev.choose, [top.ckpt, live], [live, top.ckpt] + card + selectors, api_name="select_checkpoint")
         top.refresh.click(ev.names, None, top.ckpt, api_name="list_checkpoints")
-        tr.start.click(ev.train, [tr.config, *tr.knobs, tr.run_name, tr.start_from],
+        tr.start.click(ev.train, [tr.config, *tr.knobs, tr.run_name, tr.start_from, tr.corr.use],
                        tr.outs + [top.ckpt, tr.token, tr.start_from], api_name="train", concurrency_limit=2,
                        concurrency_id="train", show_progress_on=[tr.outs[0]])
         demo.load(ev.names, None, top.ckpt, api_name=False)
         demo.load(ev.start_choices, None, tr.start_from, api_name=False)
         demo.load(ev.card, live, card, api_name=False)
+        demo.load(ev.corrections_overview, None, tr.corr.shown, api_name=False)
+        for fix in (draw.fix, up.fix, cam.fix):  # a saved correction shows up in the Train tab's panel
+            fix.save.click(ev.corrections_overview, None, tr.corr.shown, api_name=False)
         demo.load(ev.config_knobs, tr.config, tr.knobs, api_name=False)
     return demo
 

@@ -125,6 +125,7 @@ class TrainConfig:
     label_smoothing: float = 0.05
     grad_clip: float = 1.0
     ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights with this decay
+    corrections_share: float = 0.25  # of each batch, when training with a corrections folder
     snapshots: bool = False  # also keep the weights of every validation in out/snapshots/<step> (to choose among)
     aux_weight: float = 0.5  # per-token "which digit is here" loss on the encoder (boxes are known)
     guide_weight: float = 0.3  # pulls step k's cross-attention onto digit k's box

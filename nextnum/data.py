@@ -136,6 +136,7 @@ class Batch:
     targets: Tensor  # (B, max_len + 1) int64: digits, EOS, then PAD
     lengths: Tensor  # (B,) number of digits
     boxes: Tensor  # (B, max_len, 4) canvas box of each digit: y0, y1, x0, x1 (zeros past length)
+    boxed: int | None = None  # rows [:boxed] have digit boxes (None: all); later rows came without them
 
     @property
     def texts(self) -> list[str]:

@@ -28,6 +28,7 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
 from .config import BOS, PAD, Config, TrainConfig
+from .corrections import CorrectionCanvases, held_out_accuracy
 from .data import DigitBank, fixed_batches, load_mnist, render, token_labels, token_masks, with_fonts
 from .distributed import agreed, dist_setup
 from .evaluate import predict_batches, score
@@ -107,11 +108,12 @@ def _loss(net: torch.nn.Module, b: Any, cfg: Config, dev: torch.device) -> tuple
     inp = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], 1)  # (B, T) shifted right
     logits, tok_logits, cross = net(img, inp, extras=True)  # (B,T,V), (B,N,11), (B,L,T,N)
     loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD, label_smoothing=tc.label_smoothing)
-    inside = token_masks(b, cfg.model).to(dev)  # (B, K, N)
+    n = b.boxed if b.boxed is not None else len(tgt)  # the box-guided losses need digit boxes
+    inside = token_masks(b, cfg.model)[:n].to(dev)  # (n, K, N)
     if tc.aux_weight > 0:
-        loss = loss + tc.aux_weight * F.cross_entropy(tok_logits.flatten(0, 1), token_labels(inside, tgt).flatten())
+        loss = loss + tc.aux_weight * F.cross_entropy(tok_logits[:n].flatten(0, 1), token_labels(inside, tgt[:n]).flatten())
     if tc.guide_weight > 0:
-        loss = loss + tc.guide_weight * guide_loss(cross, inside, tgt, tc.guide_per_layer)
+        loss = loss + tc.guide_weight * guide_loss(cross[:n], inside, tgt[:n], tc.guide_per_layer)
     with torch.no_grad():
         mask = tgt != PAD
         acc = ((logits.argmax(-1) == tgt) & mask).sum().item() / mask.sum().item()
@@ -147,7 +149,7 @@ def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum
 def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: torch.optim.Optimizer,
           avg: AveragedModel | None, gen: torch.Generator, train_bank: DigitBank, validate: Callable[[], dict],
           on_progress: Callable[[dict[str, Any]], None] | None, stop: threading.Event | None, rank: int, world: int,
-          dev: torch.device) -> str:
+          dev: torch.device, corr: CorrectionCanvases | None = None) -> str:
     """Train until the steps or the time run out ("finished") or stop is set ("stopped")."""
     tc, hw = cfg.train, (cfg.model.img_h, cfg.model.img_w)
     model.train()
@@ -159,7 +161,10 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
         lr = lr_at(p, s.step, tc)
         for g in opt.param_groups:
             g["lr"] = lr
-        b = render(train_bank, tc.batch, cfg.data, hw, gen, max_len=max_len_at(p, cfg))
+        n_corr = round(tc.corrections_share * tc.batch) if corr is not None else 0
+        b = render(train_bank, tc.batch - n_corr, cfg.data, hw, gen, max_len=max_len_at(p, cfg))
+        if corr is not None:
+            b = corr.mix_into(b, n_corr, cfg.data, gen)
         loss, acc = _loss(net, b, cfg, dev)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {s.step}; try a lower lr")
@@ -184,7 +189,7 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
 def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, bank: DigitBank | None = None,
           on_progress: Callable[[dict[str, Any]], None] | None = None, stop: threading.Event | None = None,
           resume: bool = True, device: str | None = None, download: bool = False,
-          init: str | Path | None = None) -> dict[str, Any]:
+          init: str | Path | None = None, corrections: str | Path | None = None) -> dict[str, Any]:
     """Train, validating every eval_every steps and keeping the best checkpoint in `out`.
 
     bank: digits to train on instead of loading MNIST from data_root (tests pass the fixture).
@@ -192,6 +197,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
     stop: set it to end training early; the best checkpoint so far is kept.
     init: a checkpoint folder to start from instead of random weights (fine-tuning); its token grid may
         differ (positions are resized). Ignored when resuming.
+    corrections: a corrections folder (nextnum.corrections) whose trained-on part makes train.corrections_share
+        of every batch; its held-out part is scored before and after (metrics["corrections"]).
     Returns the final metrics (also written to out/metrics.json).
     """
     tc = cfg.train
@@ -226,7 +233,10 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             raise ValueError("set train.steps or train.time_budget_min (or both) above zero")
         validate = partial(_validate, s, cfg, out, model, kept, val, opt, gen, avg, rank, world, dev)
         net = DistributedDataParallel(model) if world > 1 else model
-        status = _loop(s, cfg, net, model, opt, avg, gen, train_bank, validate, on_progress, stop, rank, world, dev)
+        corr = CorrectionCanvases(corrections, cfg) if corrections is not None else None
+        before = held_out_accuracy(start or model, cfg, corrections) if corr is not None and rank == 0 else None
+        status = _loop(s, cfg, net, model, opt, avg, gen, train_bank, validate, on_progress, stop, rank, world, dev,
+                       corr)
         if not s.history or s.history[-1]["step"] != s.step:
             validate()
         metrics = _metrics(model, s, status)
@@ -238,6 +248,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             metrics["init_metrics"] = init_metrics
         if rank == 0 and (out / checkpoint.WEIGHTS).exists():  # rewrite metrics of the best weights with the whole history
             best_model, _, _ = checkpoint.load(out)
+            if corr is not None:
+                metrics["corrections"] = corr.report(before, held_out_accuracy(best_model, cfg, corrections))
             checkpoint.save(out, best_model, cfg, metrics)
         log.info("%s at step %d: best val seq acc %.4f", status, s.step, s.best)
         return metrics
@@ -285,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     ap.add_argument("--no-resume", action="store_true", help="ignore resume state in --out")
     ap.add_argument("--init", help="checkpoint folder to start from (fine-tune; another patch stride is fine)")
+    ap.add_argument("--corrections", help="a corrections folder to mix into every batch (train.corrections_share)")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     try:
@@ -313,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         from .data import load_fixture
         m = train(cfg, args.out, args.data, bank=load_fixture() if args.fixture else None, on_progress=show,
                   stop=stop, resume=not args.no_resume, device=args.device, download=args.download,
-                  init=args.init)
+                  init=args.init, corrections=args.corrections)
     except (FileNotFoundError, checkpoint.CheckpointError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

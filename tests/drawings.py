@@ -125,3 +125,15 @@ def stroke_number(text: str, rng: np.random.Generator) -> tuple[np.ndarray, list
         all_strokes += [p * fit + [ox, oy] for p in strokes]
         spans.append((round(ox + x0 * fit - width / 2), round(ox + x1 * fit + width / 2)))
     return _layer(all_strokes, width), spans
+
+
+def mirrored_number(text: str, rng: np.random.Generator) -> np.ndarray:
+    """`text` drawn from strokes with every digit mirrored left to right, as some children write: a style no
+    training canvas has, for corrections to teach. Returns the sketchpad layer."""
+    saved = dict(DIGIT_STROKES)
+    try:
+        for d, strokes in saved.items():
+            DIGIT_STROKES[d] = [[(0.56 - x, y) for x, y in line] for line in strokes]
+        return stroke_number(text, rng)[0]
+    finally:
+        DIGIT_STROKES.update(saved)

@@ -117,9 +117,14 @@ def test_a_killed_writer_leaves_a_valid_folder_listing_only_whole_images(tmp_pat
             "    img = rng.integers(0, 256, (300, 400), np.uint8)\n"  # ~120 KB each: writes take a while
             "    Corrections(sys.argv[1]).save(img, str(i % 99999))\n")
     root = tmp_path / "corr"
-    for delay in (0.6, 0.9, 1.3):
+    for delay in (0.05, 0.3, 0.7):
         p = subprocess.Popen([sys.executable, "-c", code, str(root)], cwd=ROOT)
-        time.sleep(delay + 1.5)  # the import takes about a second
+        deadline = time.time() + 120
+        n0 = len(json.loads((root / "labels.json").read_text())) if (root / "labels.json").exists() else 0
+        while time.time() < deadline and (not (root / "labels.json").exists()
+                                          or len(json.loads((root / "labels.json").read_text())) <= n0):
+            time.sleep(0.05)  # until it is saving (the import takes a while on a busy machine)
+        time.sleep(delay)
         os.kill(p.pid, signal.SIGKILL)
         p.wait()
         labels = json.loads((root / "labels.json").read_text())  # valid JSON after every kill

@@ -12,7 +12,8 @@ import gradio as gr
 from ..checkpoint import CheckpointError
 from ..config import Config
 from ..inputs import ImageError
-from . import training, views, webcam
+from ..corrections import Corrections
+from . import feedback, training, views, webcam
 from .checkpoints import Checkpoints
 
 if TYPE_CHECKING:
@@ -31,8 +32,9 @@ class Handlers:
     """The app's event handlers, bound to its checkpoints, training slot and Train-tab configs."""
 
     def __init__(self, ckpts: Checkpoints, slot: training.TrainingSlot, configs: dict[str, Path],
-                 heavy_every: int) -> None:
+                 heavy_every: int, corrections: Corrections | None = None) -> None:
         self.ckpts, self.slot, self.configs, self.heavy_every = ckpts, slot, configs, heavy_every
+        self.corrections = corrections or Corrections(ckpts.root.parent / "corrections")
 
     def predictor(self, name: str | None) -> Predictor:
         """The live checkpoint's Predictor; a gr.Error the page shows when it cannot be loaded."""
@@ -67,6 +69,24 @@ class Handlers:
         log.debug("frame %d read %r in %.0f ms", st["n"], pred.text, pred.timings_ms["total"])
         gallery = views.attention_gallery(pred) if pred.attention is not None else gr.skip()
         return img, text, views.reading_html(pred), stats, gallery, st
+
+    # ------------------------------------------------------------ corrections
+
+    def correct(self, image: Any, text: str) -> str:
+        """Save the image a reading was made from with the right number (Draw, Upload, webcam, /correct)."""
+        return feedback.save(self.corrections, image, text)
+
+    def corrections_overview(self) -> tuple[str, list]:
+        """The Train tab's corrections panel: how many, and the newest."""
+        return feedback.overview(self.corrections)
+
+    def corrections_zip(self) -> str:
+        """All corrections as one zip file, for the download button."""
+        return feedback.zip_file(self.corrections)
+
+    def corrections_accuracy(self, live: str | None) -> str:
+        """The live model's accuracy on the corrections."""
+        return feedback.accuracy(self.predictor(live), live, self.corrections)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -118,13 +138,17 @@ class Handlers:
                      for v in (u.message, *plots, u.samples, u.table, menus[0], token, menus[1]))
 
     def train(self, config_name: str, steps: float, lr: float, batch: float, max_len: float, dim: float,
-              name: str, start_from: str = FRESH, progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
-        """Start a run from the Train tab's settings, then stream its progress and outcome."""
+              name: str, start_from: str = FRESH, with_corrections: bool = False,
+              progress: gr.Progress = gr.Progress()) -> Iterator[tuple]:
+        """Start a run from the Train tab's settings (with_corrections: mix the saved corrections into
+        every batch), then stream its progress and outcome."""
         name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
         try:
             cfg = training.build_config(Config.load(self.configs[config_name]), steps, lr, batch, max_len, dim)
             init = self.ckpts.resolve(start_from) if start_from and start_from != FRESH else None
-            run = self.slot.start(cfg, name, init)
+            if with_corrections and not self.corrections.split()[0]:
+                raise ValueError("there are no corrections to train on yet: save some under a reading first")
+            run = self.slot.start(cfg, name, init, self.corrections.root if with_corrections else None)
         except (training.Busy, ValueError, KeyError, FileNotFoundError, CheckpointError) as e:
             log.info("training not started: %s", e)
             yield self._outs(training.TabUpdate(f"**{e}**" if isinstance(e, training.Busy) else f"**Cannot start:** {e}"))

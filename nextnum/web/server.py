@@ -44,6 +44,9 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
                     help="folder of checkpoints the app lists and trains into (env NEXTNUM_CHECKPOINTS)")
     ap.add_argument("--data", default=os.environ.get("NEXTNUM_DATA", str(ROOT.parent / "shared" / "data")),
                     help="MNIST root for the Train tab (env NEXTNUM_DATA); without it the built-in sample is used")
+    ap.add_argument("--corrections-dir", default=os.environ.get("NEXTNUM_CORRECTIONS"),
+                    help="folder the Save correction buttons write to (env NEXTNUM_CORRECTIONS; "
+                         "default: corrections/ beside the checkpoints folder)")
     ap.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
     ap.add_argument("--share", action="store_true", help="also make a temporary public gradio.live link")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NEXTNUM_THREADS", "1")),
@@ -51,8 +54,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     return ap.parse_args(argv)
 
 
-def main(build: Callable[[Checkpoints, TrainingSlot, str], gr.Blocks], argv: list[str] | None = None) -> None:
-    """Parse the options, build the app with `build(checkpoints, training slot, data note)` and serve it
+def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None:
+    """Parse the options, build the app with `build(checkpoints, training slot, data note, corrections)` and serve it
     until interrupted."""
     from .checkpoints import Checkpoints
     from .training import TrainingSlot, training_data
@@ -65,7 +68,9 @@ def main(build: Callable[[Checkpoints, TrainingSlot, str], gr.Blocks], argv: lis
     root = Path(args.checkpoints_dir)
     root.mkdir(parents=True, exist_ok=True)
     note, load = training_data(args.data, force_fixture=os.environ.get("NEXTNUM_TRAIN_DATA") == "fixture")
-    demo = build(Checkpoints(root, args.checkpoint), TrainingSlot(root, load), note)
+    from ..corrections import Corrections
+    corrections = Corrections(args.corrections_dir or root.resolve().parent / "corrections")
+    demo = build(Checkpoints(root, args.checkpoint), TrainingSlot(root, load), note, corrections)
     demo.queue(max_size=20, default_concurrency_limit=2)
     # no server_name: Gradio takes GRADIO_SERVER_NAME from the environment (127.0.0.1 when unset)
     demo.launch(server_port=args.port, share=args.share, max_file_size="5mb", prevent_thread_lock=True,

@@ -137,6 +137,7 @@ class Run:
     name: str
     cfg: Config
     init: Path | None = None  # checkpoint whose weights the run starts from (None: fresh weights)
+    corrections: Path | None = None  # a corrections folder mixed into every batch
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     stop: threading.Event = field(default_factory=threading.Event)
     events: queue.Queue = field(default_factory=queue.Queue)
@@ -145,6 +146,7 @@ class Run:
     error: str = ""
     checkpoint: str | None = None  # folder name under checkpoints/ once promoted
     evaluation: dict[str, Any] | None = None
+    corrections_report: dict[str, Any] | None = None  # held-out corrections before and after, when trained on them
     done: threading.Event = field(default_factory=threading.Event)
 
     def follow(self, heartbeat: float = 1.0) -> Iterator[dict[str, Any] | None]:
@@ -178,7 +180,7 @@ class TrainingSlot:
         """Whether a run holds the slot now."""
         return self._lock.locked()
 
-    def start(self, cfg: Config, name: str, init: Path | None = None) -> Run:
+    def start(self, cfg: Config, name: str, init: Path | None = None, corrections: Path | None = None) -> Run:
         """Start training `cfg` into checkpoints/<name>, from fresh weights or from the checkpoint `init`
         (fine-tuning). ValueError, meant for the user, when the name or the starting point will not do."""
         if not NAME_RE.match(name or ""):
@@ -197,7 +199,7 @@ class TrainingSlot:
         if not self._lock.acquire(blocking=False):
             raise Busy("training is busy: another run is in progress; try again when it ends")
         try:
-            run = Run(name, cfg, init)
+            run = Run(name, cfg, init, corrections)
             self.current = run
             threading.Thread(target=self._work, args=(run,), name=f"train-{name}", daemon=True).start()
         except BaseException:
@@ -230,7 +232,7 @@ class TrainingSlot:
 
             run.status = "training"
             metrics = train(run.cfg, tmp, bank=bank, on_progress=on_progress, stop=run.stop, resume=False,
-                            init=run.init)
+                            init=run.init, corrections=run.corrections)
             run.status = metrics.get("status", "finished")
         except Exception as e:  # a failed run must not take the app down; its best checkpoint is still kept
             log.exception("training %s failed", run.name)
@@ -245,6 +247,7 @@ class TrainingSlot:
                     log.exception("evaluating the run %s failed", run.name)
                     run.evaluation = {"error": f"{type(e).__name__}: {e}"}
                 metrics.update(status=run.status, evaluation=run.evaluation)
+                run.corrections_report = metrics.get("corrections")
                 if run.error:
                     metrics["error"] = run.error
                 checkpoint.write_files(tmp, {checkpoint.METRICS: (json.dumps(metrics, indent=2) + "\n").encode()})
@@ -304,4 +307,9 @@ def follow(slot: TrainingSlot, run: Run, progress: Callable[[float, str], None],
     msg = f"Training **{run.status}**: {where}." + (f" Error: `{run.error}`" if run.error else "")
     if ev.get("source"):
         msg += f" Evaluated on {ev['source']}."
+    corr = run.corrections_report
+    if corr and corr.get("held_out_after") is not None:
+        before = corr["held_out_before"]
+        msg += (f" On the {corr['held_out']} held-out corrections: {before:.0%} before, "
+                f"**{corr['held_out_after']:.0%} after**.")
     yield TabUpdate(msg, history=run.history, table=rows, ended=True)

@@ -28,6 +28,7 @@ def read_frame(predictor, frame: np.ndarray, state: dict[str, Any] | None, smoot
     t0 = time.perf_counter()
     st = state or new_stream_state()
     st["n"] += 1
+    st["frame"] = frame  # the frame a correction would save
     pred = predictor.predict(frame, explain=(st["n"] - 1) % heavy_every == 0, roi=GUIDE_ROI)  # frames 1, 1+k, ...
     if pred.attention is not None or not pred.text:
         st["tint"] = heat_tint(pred.attention.heat) if pred.attention is not None else None
