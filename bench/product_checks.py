@@ -68,20 +68,26 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--realsets", type=Path, help="a bench/realsets.py output folder (the development seed)")
     ap.add_argument("--t10k", action="store_true", help="also score 2,000 t10k canvases (reported, not chosen on)")
     ap.add_argument("--drawn", type=int, default=200, help="numbers drawn from strokes per candidate")
-    ap.add_argument("--every", type=int, default=1, help="score every k-th snapshot only")
+    ap.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (counted from the last)")
+    ap.add_argument("--from-step", type=int, default=0, help="skip snapshots before this step")
+    ap.add_argument("--jobs", type=int, default=1, help="candidates scored at once (one process and thread each)")
     ap.add_argument("--quick", action="store_true", help="the last snapshot only, 20 drawn numbers (tests)")
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
     import pandas as pd
     found = candidates(args.run, args.checkpoints)
-    snaps = [c for c in found if c.parent.name == "snapshots"]
+    snaps = [c for c in found if c.parent.name == "snapshots" and int(c.name) >= args.from_step]
+    found = [c for c in found if c.parent.name != "snapshots" or c in snaps]
     found = [c for c in found if c not in snaps] + snaps[::-1][::args.every][::-1]
     if args.quick:
         found, args.drawn = found[-1:], 20
     if not found:
         raise SystemExit("error: no checkpoints: pass --run RUN or --checkpoints DIR ...")
     t0 = time.time()
-    rows = [score(c, args.realsets, args.t10k, args.drawn) for c in found]
+    from concurrent.futures import ProcessPoolExecutor
+    from functools import partial
+    with ProcessPoolExecutor(max(1, args.jobs)) as ex:
+        rows = list(ex.map(partial(score, realsets=args.realsets, t10k=args.t10k, drawn=args.drawn), found))
     best = choose(rows)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print("chosen:", best["checkpoint"] if best else "none clears every bar", f"({', '.join(f'{k} >= {v}' for k, v in BARS.items())}; "

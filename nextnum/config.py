@@ -44,6 +44,7 @@ class ModelConfig:
     mlp_ratio: float = 2.0
     max_digits: int = 5
     dropout: float = 0.0
+    blur: float = 0.0  # > 0: sigma (canvas px) of a fixed Gaussian blur before the stem, against aliasing
 
     def __post_init__(self) -> None:
         for k in ("img_h", "img_w", "patch", "stride", "dim", "heads", "enc_layers", "dec_layers", "max_digits"):

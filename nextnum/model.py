@@ -6,6 +6,7 @@ app draws come from the same module that does the work, with no hooks.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -102,6 +103,14 @@ class Block(nn.Module):
         return x, w_self, w_cross
 
 
+def gaussian_kernel(sigma: float) -> Tensor:
+    """(1, 1, k, k) normalised Gaussian, k = 2 * ceil(2 sigma) + 1."""
+    r = max(1, math.ceil(2 * sigma))
+    g = torch.exp(-torch.arange(-r, r + 1, dtype=torch.float32) ** 2 / (2 * sigma ** 2))
+    g = g / g.sum()
+    return (g[:, None] * g[None, :])[None, None]
+
+
 class Encoder(nn.Module):
     """Canvas (B, 1, H, W) -> tokens (B, N, C), N = grid rows x cols."""
 
@@ -114,6 +123,12 @@ class Encoder(nn.Module):
             layers += [nn.Conv2d(ch, c, 3, 2, 1, bias=False), nn.BatchNorm2d(c), nn.GELU()]
             ch = c
         self.stem = nn.Sequential(*layers)
+        # The stem samples the canvas every 4 px. A thin straight stroke (a mouse-drawn "1") then looks
+        # different by where it falls between samples, and so did the encoder's features: the "7" after
+        # such a "1" was found or not with a 4 px period of the drawing's position. A light blur first
+        # makes the features shift-invariant (Zhang 2019, "Making Convolutional Networks Shift-Invariant
+        # Again"). Fixed, not learned; not saved (the config holds sigma).
+        self.register_buffer("blur", gaussian_kernel(cfg.blur) if cfg.blur > 0 else None, persistent=False)
         self.patch = nn.Conv2d(ch, cfg.dim, cfg.patch, cfg.stride)
         gh, gw = self.grid
         self.pos_row = nn.Parameter(torch.randn(gh, 1, cfg.dim) * 0.02)  # learned 2-D positions,
@@ -122,6 +137,8 @@ class Encoder(nn.Module):
         self.ln = nn.LayerNorm(cfg.dim)
 
     def forward(self, img: Tensor, need_weights: bool = False) -> tuple[Tensor, list[Tensor]]:
+        if self.blur is not None:  # on the canvas itself: zero padding is blank canvas
+            img = F.conv2d(img, self.blur, padding=self.blur.shape[-1] // 2)
         x = (img - PIXEL_MEAN) / PIXEL_STD
         x = self.patch(self.stem(x))  # (B, C, gh, gw)
         assert x.shape[-2:] == self.grid, f"canvas gives grid {tuple(x.shape[-2:])}, config says {self.grid}"

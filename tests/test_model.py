@@ -6,6 +6,7 @@ import torch
 
 from nextnum.config import BOS, EOS, PAD, VOCAB, Config
 from nextnum.model import Attention, NextNum
+from nextnum.web.training import training_configs
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
@@ -40,8 +41,20 @@ def test_shapes_and_return_attn(name):
     assert plain.cross_attn is None and plain.enc_attn is None
 
 
-def test_default_fits_parameter_budget():
-    assert make("default").num_params() <= 100_000
+BUDGET = 100_000  # parameters
+
+
+def test_shipped_checkpoint_fits_the_parameter_budget():
+    from nextnum.checkpoint import SHIPPED, load
+    if not (SHIPPED / "model.safetensors").is_file():
+        pytest.skip("no shipped checkpoint")
+    model, _, metrics = load(SHIPPED)
+    assert model.num_params() <= BUDGET and metrics["parameters"] == model.num_params()
+
+
+@pytest.mark.parametrize("name", sorted(training_configs(CONFIGS)))  # every config that describes a model
+def test_every_model_config_fits_the_parameter_budget(name):
+    assert make(name).num_params() <= BUDGET
 
 
 def test_no_causal_leakage():
@@ -138,3 +151,18 @@ def test_adapt_positions_resizes_the_grid_and_keeps_everything_else():
             assert torch.equal(adapted[k], state[k])
     assert adapt_positions(state, coarse).keys() == state.keys()
     assert all(torch.equal(v, state[k]) for k, v in adapt_positions(state, coarse).items())
+
+
+def test_blur_is_a_fixed_normalised_kernel_outside_the_weights():
+    from nextnum.model import gaussian_kernel
+    k = gaussian_kernel(0.7)
+    assert k.shape == (1, 1, 5, 5) and torch.allclose(k.sum(), torch.tensor(1.0))
+    assert torch.equal(k, k.flip(-1)) and torch.equal(k, k.transpose(-1, -2))
+    cfg = Config.load("configs/default.json").model
+    plain = NextNum(cfg)
+    cfg.blur = 0.7
+    blurred = NextNum(cfg)
+    assert plain.encoder.blur is None and "encoder.blur" not in blurred.state_dict()
+    blurred.load_state_dict(plain.state_dict())  # a checkpoint without blur fine-tunes into one with it
+    assert blurred.num_params() == plain.num_params()
+

@@ -94,6 +94,17 @@ def test_shipped_model_looks_at_the_far_seven_it_reads(shipped):
     assert pred.text == "17" and heat[:, gap_middle():].sum() / heat.sum() > 0.9  # right of the gap's middle
 
 
+@pytest.mark.parametrize("order,width,gap,height", [("17", 14, 0.5, 180), ("17", 12, 0.2, 180)])
+def test_the_seven_map_does_not_depend_on_where_the_drawing_sits(shipped, order, width, gap, height):
+    """The same drawing moved 0-9 px sideways (the stem samples every 4 canvas px, about 12 sketch px): without
+    the encoder's blur the "7" map fell back onto the "1" at some of these shifts."""
+    img, _, mid = one_seven(order, width, gap, height)
+    for dx in range(0, 12, 3):
+        pred = shipped.predict(np.roll(img, dx, axis=1))
+        assert pred.text == order, dx
+        assert side_shares(pred.attention.heat, mid + dx)[1] >= MAP_SHARE, dx
+
+
 def test_one_seven_grid_reads_right_with_each_map_on_its_own_digit(grid):
     """Both orders x brushes of 10-18 px x gaps of 0.2-0.6 digit heights x heights of 150-210 px."""
     failed = [r for r in grid if not r["passed"]]
