@@ -31,6 +31,9 @@ ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
 CONFIGS = training_configs(ROOT / "configs")  # the Train tab's choices
 HEAVY_EVERY = 4  # webcam: attention maps and the per-digit gallery on every 4th frame only
+# webcam: the page sends a frame this often (s); the server reads the newest one whenever it is free, so a
+# short interval costs nothing when reading is slower, and shows more readings when it is faster
+STREAM_EVERY = 0.05
 STREAM_SECONDS = float(os.environ.get("NEXTNUM_STREAM_SECONDS", "30"))  # a webcam session holds a worker this long
 STREAMS = int(os.environ.get("NEXTNUM_STREAMS", "4"))  # webcam sessions served at once; more wait their turn
 CACHE_SECONDS = int(os.environ.get("NEXTNUM_CACHE_SECONDS", "3600"))  # uploads and returned pictures older than
@@ -76,19 +79,24 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
             with gr.Row():
                 layer = gr.Dropdown(layers, value="rollout", label="Encoder layer")
                 head = gr.Dropdown(heads, value="mean", label="Head")
-    with gr.Accordion("Preprocessing stages and details", open=False):
+    with gr.Accordion("Preprocessing stages and details", open=False) as acc:
         stages = gr.Gallery(label="Preprocessing stages", columns=6, height=200, format="jpeg", object_fit="contain")
         info = gr.JSON(label="Details")
-    return SimpleNamespace(outs=[text, html_, per, comb, enc, stages, info], layer=layer, head=head, fix=fix)
+    shown = gr.State(None)  # stages accordion: False closed, True open, None no page (API callers get the stages)
+    return SimpleNamespace(outs=[text, html_, per, comb, enc, stages, info], layer=layer, head=head, fix=fix,
+                           acc=acc, shown=shown)
 
 
 def wire_reading(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace,
                  api_name: str | bool) -> list:
-    """Read on every change of the image (api_name names that endpoint) and redraw on the selectors."""
-    inputs = [image, live, out.layer, out.head]
+    """Read on every change of the image (api_name names that endpoint) and redraw on the selectors; the
+    stage pictures are drawn only while their accordion is open."""
+    inputs = [image, live, out.layer, out.head, out.shown]
     image.change(ev.read, inputs, out.outs, api_name=api_name, **QUIET)
     for sel in (out.layer, out.head):
         sel.change(ev.read, inputs, out.outs, api_name=False, **QUIET)
+    out.acc.expand(ev.stages, [image, live], [out.outs[5], out.shown], api_name=False, show_progress="hidden")
+    out.acc.collapse(lambda: False, None, out.shown, api_name=False, queue=False)
     return inputs
 
 
@@ -102,7 +110,7 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
             clear_btn = gr.Button("Clear")
         out = results("draw", layers, heads)
         examples = gr.Examples(EXAMPLES, inputs=sketch, label="Examples: MNIST test digits drawn large",
-                               cache_examples=False)
+                               cache_examples=False, elem_id="sketch_examples")
     inputs = wire_reading(ev, sketch, live, out, api_name=False)  # live as the sketch changes...
     read_btn.click(ev.read, inputs, out.outs, api_name="read_sketch", **QUIET)  # ...and on the button
     examples.load_input_event.then(ev.read, inputs, out.outs, api_name=False, show_progress="hidden")  # no .change
@@ -114,7 +122,8 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
 def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
     with gr.Tab("Webcam", id="webcam"):
         gr.Markdown("Hold a number written in thick dark ink inside the orange box. Frames are read "
-                    f"as they come (about 10 a second); the attention maps refresh every {HEAVY_EVERY} frames.")
+                    f"as they come (up to {1 / STREAM_EVERY:.0f} a second); the attention maps refresh every "
+                    f"{HEAVY_EVERY} frames.")
         with gr.Row():
             cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="cam",
                            webcam_options=gr.WebcamOptions(mirror=False, constraints={
@@ -130,8 +139,8 @@ def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
                          format="jpeg", object_fit="contain")
         state = gr.State(None, time_to_live=600)
     inputs, outs = [cam, state, live, smooth], [view, text, html_, stats, per, state]
-    cam.stream(ev.read_frame, inputs, outs, stream_every=0.1, time_limit=STREAM_SECONDS, concurrency_limit=STREAMS,
-               api_name="predict_frame", show_progress="hidden")
+    cam.stream(ev.read_frame, inputs, outs, stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS,
+               concurrency_limit=STREAMS, api_name="predict_frame", show_progress="hidden")
     # gradio_client cannot call a .stream() endpoint: the same function behind a hidden button
     gr.Button(visible=False).click(ev.read_frame, inputs, outs, api_name="predict_frame_once", show_progress="hidden")
     fix.save.click(ev.correct, [state, fix.digits], fix.note, api_name=False)  # the frame last read
@@ -238,6 +247,8 @@ def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: C
                        tr.outs + [top.ckpt, tr.token, tr.start_from], api_name="train", concurrency_limit=2,
                        concurrency_id="train", show_progress_on=[tr.outs[0]])
         demo.load(ev.names, None, top.ckpt, api_name=False)
+        demo.load(lambda: (False, False), None, [draw.shown, up.shown], api_name=False, queue=False)  # a page
+        demo.load(None, js=gradio_fixes.ready_to_draw("sketch"))
         demo.load(ev.start_choices, None, tr.start_from, api_name=False)
         demo.load(ev.card, live, card, api_name=False)
         demo.load(ev.corrections_overview, None, tr.corr.shown, api_name=False)

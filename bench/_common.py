@@ -114,12 +114,14 @@ class App:
     """python app.py on a free loopback port serving one checkpoint: tests/appserver.py's AppServer
     (the one launcher), with the bench's threads and a quiet log; close() ends it."""
 
-    def __init__(self, ckpt: Path, workdir: Path, threads: int = 1, timeout: float = 120) -> None:
+    def __init__(self, ckpt: Path, workdir: Path, threads: int = 1, timeout: float = 120,
+                 env: dict[str, str] | None = None) -> None:
+        """env: more settings for the app (e.g. GRADIO_PROFILING=1 for Gradio's per-request phase timings)."""
         from appserver import AppServer
         workdir.mkdir(parents=True, exist_ok=True)
         ckpt = Path(ckpt).resolve()
         self.server = AppServer(ckpt.parent, ckpt.name, workdir / "app.log", timeout,
-                                env={"NEXTNUM_THREADS": str(threads), "NEXTNUM_LOG": "WARNING"})
+                                env={"NEXTNUM_THREADS": str(threads), "NEXTNUM_LOG": "WARNING", **(env or {})})
         self.url, self.proc, self.startup_s = self.server.url, self.server.proc, self.server.startup_s
 
     def close(self) -> None:

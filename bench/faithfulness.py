@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"Blanking {args.frac:.0%} of the tokens for each digit read (checkpoint {ckpt})\n")
     print(C.table(["images", "digits read", "mean probability", "mean drop: top tokens blanked",
                    "mean drop: random inked tokens", "digits where top hurts more"],
-                  [[f"{n} ({s['images']})", *cells(s)] for n, s in res["sets"].items()] + [["all", *cells(res["all"])]]))
+                  [[f"{n} ({s['images']})", *cells(s)] for n, s in res["sets"].items()]
+                  + [["all", *cells(res["all"])]]))
     if args.json:
         C.emit_json(res)
     return 0

@@ -3,6 +3,7 @@ the resident memory (VmRSS) of its process while requests go in.
 
     python bench/memory_soak.py --requests 1000            # one gradio_client session, /predict
     python bench/memory_soak.py --requests 1000 --sessions  # every request a new session (REST API)
+    python bench/memory_soak.py --quick --json              # 20 requests after 5: checks the script runs
 
 The first phase is one user uploading pictures again and again (the examples, in turn), through
 gradio_client as an API user would. The second is many users, one request each: Gradio keeps a state
@@ -40,8 +41,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--warmup", type=int, default=50, help="requests before the first measurement")
     ap.add_argument("--every", type=int, default=100, help="print the memory every this many requests")
     ap.add_argument("--sessions", action="store_true", help="a new session for every request (REST API)")
+    ap.add_argument("--quick", action="store_true", help="20 requests after a warm-up of 5, memory every 10")
     ap.add_argument("--json", action="store_true", help="print only the summary, as JSON")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.requests, args.warmup, args.every = 20, 5, 10
 
     import httpx
     from gradio_client import Client, handle_file

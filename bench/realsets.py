@@ -2,6 +2,7 @@
 
     python bench/realsets.py --out /tmp/realsets --n 100 --seed 0
     python -m nextnum.evaluate --images /tmp/realsets/photo --json
+    python bench/realsets.py --out /tmp/realsets --quick --json   # 3 images per style, the committed digit sample
 
 Each style is a folder with labels.json ({"0000.png": "4072", ...}) and meta.json (how each image was
 made, for error analysis). Styles:
@@ -398,22 +399,29 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="develop on one seed, report on another")
     ap.add_argument("--styles", nargs="+", default=list(STYLES), choices=STYLES)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="MNIST root (t10k is used)")
+    ap.add_argument("--quick", action="store_true", help="3 images per style; the committed digit sample, not MNIST")
+    ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.n = 3
 
     fonts = find_fonts()
     bank = None
     if any(s.endswith("mnist") for s in args.styles):
-        from nextnum.data import load_mnist
-        bank = load_mnist(args.data, train=False)
+        from nextnum.data import load_fixture, load_mnist
+        bank = load_fixture() if args.quick else load_mnist(args.data, train=False)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     used = {"hershey": list(HERSHEY), "ttf": {k: str(v) for k, v in fonts.items()}}
     (out / "fonts.json").write_text(json.dumps(used, indent=1) + "\n")
+    made = {}
     for style in args.styles:
-        build(style, out, args.n, args.seed, bank, fonts)
-        print(f"{out / style}: {args.n} images")
+        made[style] = len(build(style, out, args.n, args.seed, bank, fonts))
+        print(f"{out / style}: {made[style]} images")
     if not fonts:
         print("note: no handwriting TTF fonts found; font styles use OpenCV's Hershey faces only", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"bench": "realsets", "out": str(out), "seed": args.seed, "images": made, "fonts": used}))
     return 0
 
 

@@ -9,8 +9,9 @@ app's own settings: queue, concurrency limits, 1 torch thread). Each user is one
 /predict one after another, as the Upload tab does: the latency is the whole round trip the user
 waits for (upload, queue, reading with every attention view, encoding the output images). Output
 files are not downloaded (download_files=False): a browser fetches them afterwards, in parallel.
-/list_checkpoints rows (no model work at all), with 1 user and with the most users, show what Gradio
-and the clients cost on their own. Prints a table;
+/list_checkpoints rows (no model work at all), with 1 user and with the most users (just before and
+just after the /predict rows), show what Gradio and the clients cost on their own; p95_ratio is
+/predict's p95 at the most users over that floor's (the mean of its two runs). Prints a table;
 --json adds one JSON line last. Errors must be 0.
 """
 from __future__ import annotations
@@ -121,17 +122,25 @@ def main(argv: list[str] | None = None) -> int:
             res["gradio_floor_max"] = load(app.url, max(args.users), args.requests, files,
                                            api_name="/list_checkpoints")
             res["runs"] = [load(app.url, n, args.requests, files) for n in args.users]
+            # the no-op endpoint again at the most users, right after: the ratio's floor is the mean of both
+            res["gradio_floor_max_after"] = load(app.url, max(args.users), args.requests, files,
+                                                 api_name="/list_checkpoints")
         finally:
             app.close()
+    floor = (res["gradio_floor_max"]["latency_ms"]["p95"] + res["gradio_floor_max_after"]["latency_ms"]["p95"]) / 2
+    top = max(res["runs"], key=lambda r: r["users"])
+    res["p95_ratio"] = round(top["latency_ms"]["p95"] / floor, 2)
     rows = [[f"/predict, {r['users']} user(s)", r["requests"], r["errors"], r["req_per_s"], r["latency_ms"]["p50"],
              r["latency_ms"]["p95"], f"{r['read_right']:.0%}"] for r in res["runs"]]
-    for f in (res["gradio_floor"], res["gradio_floor_max"]):
+    for f in (res["gradio_floor"], res["gradio_floor_max"], res["gradio_floor_max_after"]):
         rows.append([f"/list_checkpoints (no model), {f['users']} user(s)", f["requests"], f["errors"], f["req_per_s"],
                      f["latency_ms"]["p50"], f["latency_ms"]["p95"], "-"])
     mc = res["machine"]
     print(f"Serving on loopback ({mc['cpu']}, {mc['cores']} cores, load {mc['loadavg_1m']}; app started in "
           f"{res['startup_s']} s; {args.requests} requests per user, 640x480 photo uploads)\n")
     print(C.table(["endpoint, users", "requests", "errors", "requests/s", "p50 ms", "p95 ms", "read right"], rows))
+    print(f"\n/predict p95 at {top['users']} users / /list_checkpoints p95 at {top['users']} users (before and after, "
+          f"mean {floor:.0f} ms): {res['p95_ratio']:.2f}x")
     if args.json:
         C.emit_json(res)
     return 1 if any(r["errors"] for r in res["runs"]) else 0

@@ -2,6 +2,7 @@
 
     python bench/train_speed.py --config configs/default.json --data ../shared/data --out runs/bench_train
     python bench/train_speed.py --from-metrics checkpoints/nextnum/metrics.json   # a finished run's history
+    python bench/train_speed.py --quick --json --out /tmp/bench_train   # 15 steps of configs/smoke.json
 
 A run fine-tuned from another (train.py --init) carries that run's metrics; its history is shown after
 its parent's, on one time axis, with the total time.
@@ -23,6 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 THRESHOLDS = (0.90, 0.95, 0.97)
+SMOKE = Path(__file__).resolve().parent.parent / "configs" / "smoke.json"  # --quick trains this
 
 
 def lineage(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -91,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--steps", type=int, default=None, help="override train.steps (e.g. tiny for a smoke run)")
     ap.add_argument("--fixture", action="store_true", help="train on the committed digit sample (smoke)")
     ap.add_argument("--from-metrics", default=None, help="summarise an existing metrics.json instead of training")
+    ap.add_argument("--quick", action="store_true", help="15 steps of configs/smoke.json on the committed digit sample")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.quick:
+        args.config, args.steps, args.fixture = str(SMOKE), 15, True
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.from_metrics:

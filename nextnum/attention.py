@@ -7,6 +7,7 @@ outside which every attention map is zero, so the work there is skipped.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
@@ -49,16 +50,43 @@ def normalise_map(m: np.ndarray) -> np.ndarray:
     return m * (1.0 / mx) if mx > 0 else m
 
 
-def on_original(grid_map: np.ndarray, geometry: Geometry, cfg: ModelConfig) -> np.ndarray:
+def on_original(grid_map: np.ndarray, geometry: Geometry, cfg: ModelConfig, frame: Frame | None = None) -> np.ndarray:
     """(gh, gw) token map -> (H0, W0) map over the original image, normalised to max 1 (zero outside
-    the part of the image the canvas covers)."""
-    m = geometry.warp_to_original(grid_to_canvas(grid_map, cfg))
-    x0, y0, x1, y1 = geometry.canvas_rect()
-    sub = m[y0:y1, x0:x1]
-    mx = float(sub.max()) if sub.size else 0.0
+    the part of the image the canvas covers); or over `frame`, a part of the original at the size shown."""
+    if frame is None:
+        m = geometry.warp_to_original(grid_to_canvas(grid_map, cfg))
+    else:
+        m = geometry.warp_to_original(grid_to_canvas(grid_map, cfg), frame.rect, frame.size)
+    mx = float(m.max()) if m.size else 0.0
     if mx > 0:
-        sub *= 1.0 / mx  # in place: everything outside the rectangle is zero already
+        m *= 1.0 / mx
     return m
+
+
+@dataclass(frozen=True)
+class Frame:
+    """A part `rect` (x0, y0, x1, y1, in pixels) of an original image, as a picture of `size` (w, h): maps
+    and overlays are drawn straight at the size a page shows them."""
+    rect: Rect
+    size: tuple[int, int]
+
+    @classmethod
+    def fit(cls, hw: tuple[int, int], rect: Rect | None = None, box: tuple[int, int] | None = None) -> Frame:
+        """`rect` of an image of shape hw (None: all of it), shrunk to fit inside box (w, h), never enlarged."""
+        h, w = hw[:2]
+        x0, y0, x1, y1 = (int(v) for v in (rect or (0, 0, w, h)))
+        x0, y0 = min(max(0, x0), w - 1), min(max(0, y0), h - 1)
+        x1, y1 = max(x0 + 1, min(w, x1)), max(y0 + 1, min(h, y1))
+        k = 1.0 if box is None else min(1.0, box[0] / (x1 - x0), box[1] / (y1 - y0))
+        return cls((x0, y0, x1, y1), (max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))))
+
+    def picture(self, img: np.ndarray) -> np.ndarray:
+        """The image's rect at this frame's size (area-averaged)."""
+        x0, y0, x1, y1 = self.rect
+        sub = img[y0:y1, x0:x1]
+        if sub.shape[1::-1] == self.size:
+            return sub
+        return cv2.resize(sub, self.size, interpolation=cv2.INTER_AREA)
 
 
 @lru_cache(maxsize=8)
@@ -181,6 +209,21 @@ def rollout(attn: Tensor | np.ndarray, discard_ratio: float = 0.0) -> np.ndarray
 def token_importance(attn_rows: np.ndarray) -> np.ndarray:
     """(N, N) row-stochastic flow -> (N,) how much each token is attended on average over queries."""
     return attn_rows.mean(0)
+
+
+def rollout_importance(attn: Tensor | np.ndarray) -> np.ndarray:
+    """token_importance(rollout(attn)) without the (N, N) products: the mean row is carried back through
+    the layers as one vector, N^2 work per layer instead of N^3 (the rollout was most of a reading's
+    picture time on the 200-token grid)."""
+    a = attn.detach().float().cpu().numpy() if isinstance(attn, Tensor) else np.asarray(attn, np.float32)
+    N = a.shape[-1]
+    v = np.full(N, 1.0 / N)
+    diag = np.arange(N)
+    for layer in a.mean(1).astype(np.float64)[::-1]:  # (N, N), last layer first
+        layer *= 0.5
+        layer[diag, diag] += 0.5
+        v = (v / layer.sum(-1)) @ layer  # rows renormalised to sum to 1, as rollout does
+    return v
 
 
 def top_tokens(m: np.ndarray, frac: float) -> np.ndarray:

@@ -100,7 +100,7 @@ class DataConfig:
     rotate: float = 12.0  # degrees, each digit
     shear: float = 0.25
     elastic: float = 1.5  # px of smooth displacement on the canvas (Simard et al. 2003)
-    # how the ink box is fitted onto the canvas (preprocess.fit_box uses the same numbers)
+    # how the ink box is fitted onto the canvas (preprocess.preprocess fits real images with the same fit_scale)
     fit_shrink: tuple[float, float] = (0.8, 1.0)  # random shrink of the fitted box
     # stroke: probabilities of (thinner, unchanged, thicker, much thicker)
     stroke_p: tuple[float, float, float, float] = (0.15, 0.45, 0.3, 0.1)

@@ -2,8 +2,9 @@
 
     python -m nextnum.predict IMAGE... [--json] [--save-viz DIR] [--roi X0,Y0,X1,Y1] [--checkpoint PATH]
 
-Exit status: 0 if at least one image was read (an empty reading counts), 1 if none could be, 2 if the
-checkpoint could not be loaded.
+Exit status, as grep's: 0 if digits were read in at least one image; 1 if nothing was read (every image
+was blank or could not be read), with a line on stderr saying so; 2 if the checkpoint could not be
+loaded or the arguments are wrong.
 """
 from __future__ import annotations
 
@@ -45,7 +46,10 @@ def _roi(text: str) -> tuple[float, float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from .predictor import Predictor, add_load_args  # here: it pulls in OpenCV
-    ap = argparse.ArgumentParser(prog="python -m nextnum.predict", description="Read handwritten digits in images.")
+    ap = argparse.ArgumentParser(prog="python -m nextnum.predict", description="Read handwritten digits in images.",
+                                 epilog="exit status: 0 digits were read in at least one image; 1 nothing was read "
+                                        "(every image blank or unreadable; stderr says so); 2 the checkpoint could "
+                                        "not be loaded, or bad arguments")
     ap.add_argument("images", nargs="+", help="image files (PNG, JPEG, BMP, WebP, TIFF)")
     ap.add_argument("--json", action="store_true", help="one JSON object per image")
     ap.add_argument("--save-viz", default=None, metavar="DIR", help="write stages and attention maps as PNGs")
@@ -59,14 +63,14 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # a clear message, not a traceback, for a bad --checkpoint
         print(f"error: {e}", file=sys.stderr)
         return 2
-    failed = 0
+    read = 0
     for path in args.images:
         try:
             pred = p.predict(path, explain=args.save_viz is not None, roi=args.roi)
         except ImageError as e:
-            failed += 1
             print(json.dumps({"file": path, "error": str(e)}) if args.json else f"{path}: error: {e}")
             continue
+        read += bool(pred.text)
         if args.save_viz:
             save_viz(pred, Path(path).stem, Path(args.save_viz))
         if args.json:
@@ -75,7 +79,11 @@ def main(argv: list[str] | None = None) -> int:
             alts = "  ".join(f"{d.digit}:{d.prob:.2f} (or {d.top3[1][0]})" for d in pred.digits)
             print(f"{path}: {pred.text or '(none)'}  confidence {pred.confidence:.2f}  {alts}"
                   + (f"  [{pred.message}]" if pred.message else ""))
-    return 1 if failed == len(args.images) else 0
+    if not read:  # like grep finding nothing: not a failure of the program, but a script can tell
+        n = len(args.images)
+        print(f"nothing read: no digits found in {'the image' if n == 1 else f'any of the {n} images'}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -12,8 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,11 +23,16 @@ import torch
 
 from . import attention as A
 from .config import Config
+from .explain import AttentionViews
 from .model import Generation, NextNum, tokens_text
 from .preprocess import Geometry, Preprocessed, preprocess
 
 log = logging.getLogger(__name__)
-RUNTIMES = ("torch", "onnx")
+RUNTIMES = ("auto", "torch", "onnx")
+# runtime "auto" without a cached graph: export it once this many readings without pictures have run in
+# PyTorch. The export takes tens of seconds of CPU and saves a few ms per reading; a process that reads a
+# handful of images (a CLI call, a test) never pays for it, a webcam stream starts it within seconds.
+EXPORT_AFTER = 100
 LIMIT_NOTE = "{n} digits is the most NextNum reads: if the number is longer, this reading is not right"
 
 
@@ -35,41 +41,6 @@ class DigitReading:
     digit: str
     prob: float
     top3: list[tuple[str, float]]  # the three likeliest digits at this position
-
-
-@dataclass
-class AttentionViews:
-    """Where the model looked. Maps on the original image are (H0, W0) float32 in [0, 1], max 1."""
-    heat: list[np.ndarray]  # per output digit: cross-attention averaged over layers and heads
-    per_digit: list[np.ndarray]  # per output digit: RGB overlay of `heat` on the original
-    combined: np.ndarray  # RGB: every digit's map in its own colour
-    cross: np.ndarray  # (S, dec_layers, heads, gh, gw) raw cross-attention per digit
-    rollout: np.ndarray  # (gh, gw) encoder attention rollout: attention each token receives
-    rollout_overlay: np.ndarray  # RGB
-    encoder: np.ndarray  # (enc_layers, heads, gh, gw) attention each token receives, per head
-    original: np.ndarray = field(repr=False, default=None)  # RGB image the overlays are drawn on
-    geometry: Geometry | None = field(repr=False, default=None)
-    cfg: Any = field(repr=False, default=None)
-
-    def cross_map(self, digit: int, layer: int | None = None, head: int | None = None) -> np.ndarray:
-        """One digit's cross-attention on the original, for one layer/head (None = averaged)."""
-        m = self.cross[digit]
-        m = m.mean(0) if layer is None else m[layer]
-        m = m.mean(0) if head is None else m[head]
-        return A.on_original(m, self.geometry, self.cfg)
-
-    def cross_overlay(self, digit: int, layer: int | None = None, head: int | None = None) -> np.ndarray:
-        """Overlay of one digit's cross-attention for one layer/head (None = averaged)."""
-        return A.overlay(self.original, self.cross_map(digit, layer, head), rect=self.geometry.canvas_rect())
-
-    def encoder_overlay(self, layer: int | None = None, head: int | None = None) -> np.ndarray:
-        """Overlay of encoder self-attention: rollout when layer is None, else one layer (head None = mean)."""
-        if layer is None:
-            m = self.rollout
-        else:
-            m = self.encoder[layer].mean(0) if head is None else self.encoder[layer, head]
-        return A.overlay(self.original, A.on_original(m, self.geometry, self.cfg), cmap="viridis",
-                         rect=self.geometry.canvas_rect())
 
 
 @dataclass
@@ -98,28 +69,42 @@ def add_load_args(ap: argparse.ArgumentParser) -> None:
     """The options every CLI that reads through a Predictor shares (nextnum.predict, nextnum.evaluate)."""
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--device", default="cpu")
-    ap.add_argument("--runtime", choices=RUNTIMES, default="torch",
-                    help="onnx: readings without pictures run in onnxruntime (faster per image, ~1 s more to load)")
+    ap.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                    help="readings without pictures: auto = onnxruntime when installed and the model's graph is "
+                         "exported (cached per weights), else PyTorch; onnx = export now if needed; torch")
 
 
 class Predictor:
     def __init__(self, model: NextNum, config: Config, metrics: dict | None = None,
                  checkpoint_path: Path | None = None, device: str | torch.device = "cpu",
                  runtime: str = "torch") -> None:
+        """runtime: how explain=False readings run (see load); "torch" for a model given directly."""
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
         self.model = model.eval().to(device)
         self.runtime = runtime
-        # explain=False readings need no attention weights: onnxruntime runs the same greedy loop faster
-        self._fast = None
-        if runtime == "onnx":
-            from .export import OnnxReader
-            self._fast = OnnxReader(self.model.cpu())
-            self.model.to(device)
         self.config = config
         self.metrics = metrics or {}
         self.checkpoint = checkpoint_path
         self.device = torch.device(device)
+        # explain=False readings need no attention weights: onnxruntime runs the same greedy loop faster
+        self._fast = None
+        self._fast_done = threading.Event()  # set once onnxruntime is reading, or will not
+        self._fast_started = threading.Lock()
+        self._slow_reads = 0  # explain=False readings PyTorch made for want of a graph
+        if runtime == "onnx":
+            from .export import OnnxReader
+            self._use_fast(OnnxReader(self.model.cpu(), beside=checkpoint_path))
+            self.model.to(device)
+        elif runtime == "auto" and self.device.type == "cpu":  # on an accelerator PyTorch is the fast path
+            from . import export as E
+            if not E.has_onnxruntime():
+                log.info("onnxruntime is not installed: readings run in PyTorch")
+                self._use_fast(None)
+            elif (graph := E.cached_graph(E.graph_places(self.model, checkpoint_path))) is not None:
+                self._use_fast(E.load_reader(graph))
+        else:
+            self._fast_done.set()
         # Training fits each strip's ink box at fit_scale times a random shrink in DataConfig.fit_shrink
         # (0.8-1.0). On bench/realsets.py's seed-0 sets (4 x 300 images, the shipped model) 1.0 read best
         # on average (0.86, against 0.84 at 0.95 and 0.85 at 0.9): within noise, so the simplest is kept.
@@ -127,15 +112,44 @@ class Predictor:
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
-             runtime: str = "torch") -> "Predictor":
+             runtime: str = "auto") -> "Predictor":
         """Load a checkpoint folder once (None = the shipped model in checkpoints/nextnum).
 
-        runtime="onnx": readings with explain=False run in onnxruntime (same tokens, about 4x faster
-        model time; costs a second at load and ~25 MB); explain=True always runs in PyTorch."""
+        runtime decides how readings with explain=False run (explain=True always runs in PyTorch, which
+        returns the attention weights; both read the same tokens):
+        - "auto": in onnxruntime when it is installed. The model's graph is exported once per weights
+          (tens of seconds of CPU) and kept beside the checkpoint (<checkpoint>/.onnx/) or in the user
+          cache; without one, PyTorch reads, and after EXPORT_AFTER such readings (or wait_fast()) the
+          export runs in a background thread. Any failure leaves PyTorch reading, with one log line.
+        - "onnx": the same, exporting now if the graph is not cached yet.
+        - "torch": PyTorch only."""
         from .checkpoint import SHIPPED, load
         path = Path(checkpoint) if checkpoint is not None else SHIPPED
         model, cfg, metrics = load(path, device=device)
         return cls(model, cfg, metrics, path, device, runtime)
+
+    @property
+    def reads_with(self) -> str:
+        """What explain=False readings run in now: "onnxruntime" or "torch"."""
+        return "torch" if self._fast is None else "onnxruntime"
+
+    def wait_fast(self, timeout: float | None = None) -> bool:
+        """Start the background export if it has not started (runtime "auto"), wait for it, and say
+        whether explain=False readings now run in onnxruntime."""
+        self._start_fast()
+        self._fast_done.wait(timeout)
+        return self._fast is not None
+
+    def _use_fast(self, reader) -> None:
+        self._fast = reader
+        self._fast_done.set()
+
+    def _start_fast(self) -> None:
+        """runtime "auto" without a cached graph: export it in the background, once."""
+        if self._fast_done.is_set() or not self._fast_started.acquire(blocking=False):
+            return
+        from .export import start_reader
+        start_reader(self.model, self.checkpoint, self._use_fast)
 
     @property
     def canvas_hw(self) -> tuple[int, int]:
@@ -153,9 +167,8 @@ class Predictor:
             timings["total"] = (time.perf_counter() - t0) * 1000
             return Prediction("", [], 0.0, pre.message, pre.stages, None, timings, pre.canvas, None)
         t1 = time.perf_counter()
-        if self._fast is not None and not explain:
-            gen = self._fast(pre.tensor)
-        else:
+        gen = self._read_fast(pre.tensor) if not explain else None
+        if gen is None:
             gen = self.model.generate(pre.tensor.to(self.device), return_attn=explain)
         t2 = time.perf_counter()
         timings["model"] = (t2 - t1) * 1000
@@ -172,19 +185,29 @@ class Predictor:
             msg = "; ".join(m for m in (msg, LIMIT_NOTE.format(n=len(digits))) if m)
         return Prediction(text, digits, conf, msg, pre.stages, views, timings, pre.canvas, pre.geometry)
 
+    def _read_fast(self, x: torch.Tensor) -> Generation | None:
+        """The reading through onnxruntime, or None when PyTorch must read it (no graph yet, or failed)."""
+        fast = self._fast
+        if fast is None:
+            self._slow_reads += 1
+            if self._slow_reads >= EXPORT_AFTER:
+                self._start_fast()
+            return None
+        try:
+            return fast(x)
+        except Exception as e:  # onnxruntime failed: PyTorch reads this one and every later one
+            log.warning("onnxruntime failed, readings go back to PyTorch: %s: %s", type(e).__name__, e)
+            self._fast = None
+            return None
+
     def _views(self, pre: Preprocessed, gen: Generation, n: int) -> AttentionViews:
-        cfg, geo = self.config.model, pre.geometry
-        original, rect = pre.stages["original"], geo.canvas_rect()
-        cross = A.to_grid(gen.cross_attn[0, :n], cfg.grid)  # (S, layers, heads, gh, gw)
-        heat = [A.on_original(c.mean((0, 1)), geo, cfg) for c in cross]
+        """The token maps the pictures are drawn from (drawn when asked for: see explain.AttentionViews)."""
+        grid = self.config.model.grid
         enc = gen.enc_attn[0]  # (L, H, N, N)
-        roll = A.to_grid(A.token_importance(A.rollout(enc)), cfg.grid)  # (gh, gw)
-        per_head = A.to_grid(enc.mean(-2), cfg.grid)  # (L, H, gh, gw): attention each token receives
-        return AttentionViews(
-            heat=heat, per_digit=[A.overlay(original, h, rect=rect) for h in heat],
-            combined=A.combined(original, heat, rect=rect), cross=cross, rollout=roll,
-            rollout_overlay=A.overlay(original, A.on_original(roll, geo, cfg), cmap="viridis", rect=rect),
-            encoder=per_head, original=original, geometry=geo, cfg=cfg)
+        return AttentionViews(cross=A.to_grid(gen.cross_attn[0, :n], grid),  # (S, layers, heads, gh, gw)
+                              rollout=A.to_grid(A.rollout_importance(enc), grid),  # (gh, gw)
+                              encoder=A.to_grid(enc.mean(-2), grid),  # (L, H, gh, gw): attention each token receives
+                              original=pre.stages["original"], geometry=pre.geometry, cfg=self.config.model)
 
     def faithfulness(self, image: Any, frac: float = 0.1,
                      roi: tuple[float, float, float, float] | None = None) -> list[dict[str, Any]]:

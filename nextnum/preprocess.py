@@ -63,11 +63,13 @@ class Geometry:
         pts = np.asarray(pts, dtype=np.float64)
         return (pts - np.array(self.offset)) / self.scale + np.array(self.crop[:2])
 
-    def _span(self) -> tuple[int, int, int, int]:
-        """Where the whole canvas lies on the original, to the nearest pixel: x, y, width, height."""
+    def _span(self, x0: float = 0.0, y0: float = 0.0, kx: float = 1.0, ky: float = 1.0) -> tuple[int, int, int, int]:
+        """Where the whole canvas lies on the original, to the nearest pixel: x, y, width, height; or in a
+        picture of the original whose pixel (0, 0) is the original's (x0, y0), kx by ky pictures pixels
+        per original pixel."""
         (fx0, fy0), (fx1, fy1) = self.to_original(np.array([[0.0, 0.0], self.canvas_hw[::-1]], np.float64))
-        return (int(round(fx0)), int(round(fy0)),
-                max(1, int(round(fx1 - fx0))), max(1, int(round(fy1 - fy0))))
+        return (int(round((fx0 - x0) * kx)), int(round((fy0 - y0) * ky)),
+                max(1, int(round((fx1 - fx0) * kx))), max(1, int(round((fy1 - fy0) * ky))))
 
     def canvas_rect(self) -> tuple[int, int, int, int]:
         """The part of the original the canvas covers, clipped to the image: x0, y0, x1, y1 (ends exclusive)."""
@@ -75,14 +77,21 @@ class Geometry:
         X0, Y0, cw, ch = self._span()
         return max(0, X0), max(0, Y0), min(w, X0 + cw), min(h, Y0 + ch)
 
-    def warp_to_original(self, canvas_map: np.ndarray) -> np.ndarray:
-        """A (H, W) map over the canvas, resampled onto the original image's pixels (zero outside).
+    def warp_to_original(self, canvas_map: np.ndarray, rect: tuple[int, int, int, int] | None = None,
+                         size: tuple[int, int] | None = None) -> np.ndarray:
+        """A (H, W) map over the canvas, resampled onto the original image's pixels (zero outside); or onto
+        the part `rect` (x0, y0, x1, y1) of the original shown at `size` (w, h), so that a picture shown
+        small is drawn small rather than drawn large and shrunk.
 
         The map is only an axis-aligned scale and shift, so this is one resize of the canvas to the size
-        it has on the original, pasted at its place (to the nearest pixel), not a warp of the image."""
-        out = np.zeros(self.src_hw, np.float32)
-        X0, Y0, cw, ch = self._span()
-        x0, y0, x1, y1 = self.canvas_rect()
+        it has in the picture, pasted at its place (to the nearest pixel), not a warp of the image."""
+        h, w = self.src_hw
+        fx0, fy0, fx1, fy1 = rect or (0, 0, w, h)
+        W, H = size or (fx1 - fx0, fy1 - fy0)
+        kx, ky = W / (fx1 - fx0), H / (fy1 - fy0)
+        out = np.zeros((H, W), np.float32)
+        X0, Y0, cw, ch = self._span(fx0, fy0, kx, ky)
+        x0, y0, x1, y1 = max(0, X0), max(0, Y0), min(W, X0 + cw), min(H, Y0 + ch)
         if x1 <= x0 or y1 <= y0:
             return out
         big = cv2.resize(canvas_map.astype(np.float32, copy=False), (cw, ch), interpolation=cv2.INTER_LINEAR)

@@ -20,6 +20,9 @@ from gradio_client import Client, handle_file  # noqa: E402
 
 EXAMPLES = ROOT / "examples"
 LABELS = json.loads((EXAMPLES / "labels.json").read_text())
+# The shipped model reads all 6 examples (`python -m nextnum.evaluate --images examples`); no margin: the
+# examples are the first thing a visitor reads, so a model that misreads one of them does not ship.
+SHIPPED_EXAMPLES_READ = 6 - 0
 
 
 @pytest.fixture(scope="module")
@@ -55,8 +58,8 @@ def test_predict_reads_the_examples(client):
         assert isinstance(text, str) and text == info["text"] and len(text) <= 5 and (text.isdigit() or text == "")
         assert len(info["digits"]) == len(text) and all(0 <= d["prob"] <= 1 for d in info["digits"])
         right.append(text == truth)
-    if shipped_available():  # MNIST test digits drawn large: the shipped model should read nearly all
-        assert sum(right) >= len(right) - 1, f"read right: {right}"
+    if shipped_available():  # MNIST test digits drawn large
+        assert sum(right) >= SHIPPED_EXAMPLES_READ, f"read right: {right}"
 
 
 def test_blank_and_bad_files_give_clear_messages(client, tmp_path):
@@ -105,16 +108,32 @@ def test_checkpoint_switch_changes_the_model(client, server):
     assert "smoke-a" in choices and "smoke-b" in choices and not any(c.startswith(".") for c in choices)
 
 
+def wait_for_a_step(job, timeout: float = 60) -> None:
+    """Until the run has reported its first training step."""
+    deadline = time.monotonic() + timeout
+    while not any(isinstance(o[0], str) and o[0].startswith("step ") for o in job.outputs()):
+        assert time.monotonic() < deadline and not job.done(), job.outputs()[-1:]
+        time.sleep(0.2)
+
+
+@pytest.mark.slow
+def test_a_second_run_is_refused_while_one_trains(server, client):
+    job = client.submit("smoke", 20_000, 0.003, 16, 3, 16, "long-run", api_name="/train")  # ends only when stopped
+    try:
+        wait_for_a_step(job)
+        other = Client(server.url, verbose=False)  # a second user while the first trains
+        busy = other.predict("smoke", 24, 0.003, 16, 3, 16, "second-run", api_name="/train")[0]
+        assert "training is busy" in busy, busy
+        assert read(other, EXAMPLES / "17.png")[0].isdigit()  # reading keeps working meanwhile
+        assert not job.done() and not (server.root / "second-run").exists()
+    finally:
+        client.predict(api_name="/stop_training")
+        job.result(timeout=90)
+
+
 @pytest.mark.slow
 def test_training_streams_progress_and_adds_a_checkpoint(server, client):
     job = client.submit("smoke", 60, 0.003, 16, 3, 16, "ui-run", api_name="/train")
-    deadline = time.monotonic() + 60
-    while not job.outputs() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    other = Client(server.url, verbose=False)  # a second user while this one trains
-    busy = other.predict("smoke", 24, 0.003, 16, 3, 16, "ui-run-2", api_name="/train")[0]
-    assert "training is busy" in busy or job.done()  # (unless the tiny run already ended)
-    assert read(other, EXAMPLES / "17.png")[0].isdigit()  # reading keeps working meanwhile
     final = job.result(timeout=90)
     lines = [o[0] for o in job.outputs() if isinstance(o[0], str)]
     assert any(line.startswith("step ") and "ETA" in line for line in lines), lines
@@ -147,10 +166,7 @@ def test_training_can_start_from_a_checkpoint_of_the_same_shape(server, client):
 @pytest.mark.slow
 def test_stopping_training_keeps_the_best_checkpoint(server, client):
     job = client.submit("smoke", 20_000, 0.003, 16, 3, 16, "stopped-run", api_name="/train")
-    deadline = time.monotonic() + 60
-    while not any(isinstance(o[0], str) and o[0].startswith("step ") for o in job.outputs()):
-        assert time.monotonic() < deadline, job.outputs()
-        time.sleep(0.2)
+    wait_for_a_step(job)
     t0 = time.monotonic()
     assert "Stopping" in client.predict(api_name="/stop_training")
     final = job.result(timeout=60)

@@ -18,6 +18,9 @@ ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "checkpoints" / "nextnum"
 HAS_SHIPPED = (SHIPPED / "model.safetensors").exists()
 LABELS = ["7", "42", "305", "1896", "0", "63", "518", "2749", "90", "4"]
+# The shipped model reads all ten of these (sequence accuracy 1.0, measured with `python -m nextnum.evaluate
+# --images` on this folder); the bar allows one miss.
+SHIPPED_ACCURACY = 1.0 - 0.1
 
 
 def sketch(text: str, digits: np.ndarray, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -72,14 +75,27 @@ def test_predict_cli_prints_one_json_object_per_image(folder, ckpt, tmp_path):
     assert err["file"].endswith("notes.png") and "not an image" in err["error"]
 
 
-def test_predict_cli_saves_the_pictures_and_fails_when_nothing_reads(folder, ckpt, tmp_path, capsys):
+def test_predict_cli_saves_the_pictures(folder, ckpt, tmp_path, capsys):
     assert predict.main([str(folder / "02.png"), "--save-viz", str(tmp_path / "viz"), "--checkpoint", str(ckpt)]) == 0
     names = {p.name for p in (tmp_path / "viz").iterdir()}
     assert {"02.stage0_original.png", "02.stage5_canvas.png", "02.combined.png", "02.rollout.png"} <= names
     assert any(n.startswith("02.digit0_") for n in names)
     assert "02.png:" in capsys.readouterr().out
-    assert predict.main([str(tmp_path / "missing.png"), "--checkpoint", str(ckpt)]) == 1
+
+
+def test_predict_cli_exits_1_when_nothing_reads(folder, ckpt, tmp_path, capsys):
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.full((300, 900), 255, np.uint8))
+    assert predict.main([str(blank), "--checkpoint", str(ckpt)]) == 1  # read fine, but no digits: like grep
+    out, err = capsys.readouterr()
+    assert "blank.png: (none)" in out and "no digits found: the image looks blank" in out
+    assert err.strip() == "nothing read: no digits found in the image"
+    assert predict.main([str(blank), str(tmp_path / "missing.png"), "--checkpoint", str(ckpt)]) == 1
+    assert "no digits found in any of the 2 images" in capsys.readouterr().err
+    assert predict.main([str(blank), str(folder / "02.png"), "--checkpoint", str(ckpt)]) == 0  # one image read
+    assert capsys.readouterr().err == ""
     assert predict.main([str(folder / "02.png"), "--checkpoint", str(tmp_path / "no-such-ck")]) == 2
+    assert "exit status: 0 digits were read" in " ".join(run("nextnum.predict", "--help").stdout.split())
 
 
 def test_evaluate_images_json(folder, ckpt):
@@ -89,8 +105,8 @@ def test_evaluate_images_json(folder, ckpt):
     assert {"sequence_accuracy", "digit_accuracy", "by_length", "samples", "checkpoint"} <= set(res)
     assert res["samples"] == len(LABELS) and set(res["by_length"]) == {"1", "2", "3", "4"}
     assert 0 <= res["sequence_accuracy"] <= 1 and 0 <= res["digit_accuracy"] <= 1
-    if HAS_SHIPPED:  # real handwriting drawn large: the shipped model should read most of it
-        assert res["sequence_accuracy"] >= 0.7, res
+    if HAS_SHIPPED:  # real handwriting drawn large
+        assert res["sequence_accuracy"] >= SHIPPED_ACCURACY, res
 
 
 def test_evaluate_images_without_labels_fails_clearly(tmp_path, ckpt, capsys):

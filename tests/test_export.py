@@ -37,7 +37,7 @@ def test_onnx_matches_pytorch(tmp_path, name):
 def test_predictor_onnx_runtime_reads_as_pytorch_does():
     """Predictor(runtime="onnx") runs explain=False readings in onnxruntime: the same text and probabilities."""
     from nextnum import Predictor
-    slow, fast = Predictor.load(), Predictor.load(runtime="onnx")  # the shipped model
+    slow, fast = Predictor.load(runtime="torch"), Predictor.load(runtime="onnx")  # the shipped model
     assert fast.runtime == "onnx" and slow.runtime == "torch"
     texts = set()
     for path in sorted((ROOT / "examples").glob("*.png")):

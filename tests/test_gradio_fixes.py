@@ -53,3 +53,26 @@ def test_a_reader_never_sees_a_truncated_file_while_others_save_it(tmp_path, pic
         for w in writers:
             w.join()
     assert not short, f"{len(short)} reads of a partly written file (sizes {sorted(set(short))[:5]} of {size})"
+
+
+@pytest.mark.parametrize("component", ["sketchpad", "webcam"])
+def test_an_image_gradio_cannot_decode_is_refused_with_nextnums_message(tmp_path, component):
+    import gradio as gr
+    from gradio.components.image_editor import EditorData
+    from gradio.data_classes import FileData
+    gradio_fixes.install()
+    pad = gr.Sketchpad(image_mode="L", type="numpy")
+    cam = gr.Image(sources=["webcam"], streaming=True, type="numpy")
+
+    def send(path):
+        f = FileData(path=str(path), orig_name=path.name)
+        return pad.preprocess(EditorData(background=None, layers=[], composite=f)) if component == "sketchpad" \
+            else cam.preprocess(f)
+    (tmp_path / "notes.png").write_text("this is text, not a picture")
+    Image.fromarray(np.full((40, 60), 200, np.uint8)).save(tmp_path / "whole.png")
+    (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
+    for bad in ("notes.png", "cut.png"):
+        with pytest.raises(gr.Error, match=f"{bad} is not an image NextNum can read"):
+            send(tmp_path / bad)
+    got = send(tmp_path / "whole.png")
+    assert (got["composite"] if component == "sketchpad" else got).shape[:2] == (40, 60)  # decoded as before

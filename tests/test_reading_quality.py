@@ -120,5 +120,5 @@ def test_drawn_numbers_put_each_digit_map_on_its_digit(drawn):
 
 
 def test_drawn_numbers_read_right(drawn):
-    """The shipped model reads 98.5% of these 200; the bar leaves 2 points for thread-count noise."""
-    assert np.mean([r["read"] == r["text"] for r in drawn]) >= 0.965
+    """The shipped model reads all 200 (bench/product_checks.py); the bar allows two misreads."""
+    assert np.mean([r["read"] == r["text"] for r in drawn]) >= 0.99

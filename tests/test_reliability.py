@@ -20,7 +20,7 @@ from PIL import Image
 from drawings import typed
 from nextnum import NextNum, Predictor
 from nextnum import preprocess as P
-from nextnum.config import EOS, Config
+from nextnum.config import EOS
 from nextnum.predictor import LIMIT_NOTE
 from nextnum.web.views import reading_html
 from nextnum.inputs import MAX_SIDE, READ_SIDE, ImageError
@@ -66,13 +66,6 @@ def write_bad_files(d: Path) -> dict[str, Path]:
     nan[0, 0] = np.nan
     put("nan.tiff", cv2.imencode(".tiff", nan)[1].tobytes())
     return files
-
-
-@pytest.fixture(scope="module")
-def predictor() -> Predictor:
-    cfg = Config.load(ROOT / "configs" / "default.json")
-    torch.manual_seed(0)
-    return Predictor(NextNum(cfg.model), cfg)
 
 
 @pytest.fixture(scope="module")

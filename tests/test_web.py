@@ -1,8 +1,26 @@
 """The app's helpers: the model card says what the live checkpoint is (and what a fine-tuned one started from);
-the Train tab offers only configs that describe a model."""
-from nextnum import Predictor
-from nextnum.web.training import training_configs
+the Train tab offers only configs that describe a model and refuses settings out of range; the webcam draws
+the maps on its schedule and smooths the reading; the checkpoint registry reloads re-saved weights and
+picks the default model."""
+import os
+import re
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from drawings import typed
+from nextnum import Predictor, checkpoint
+from nextnum.config import Config
+from nextnum.model import NextNum
+from nextnum.web import webcam
+from nextnum.web.checkpoints import Checkpoints
+from nextnum.web.training import build_config, training_configs
 from nextnum.web.views import model_card
+
+CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def test_model_card_of_the_shipped_model_names_both_training_stages():
@@ -25,11 +43,140 @@ def test_model_card_without_lineage_or_model():
 
 
 def test_train_tab_offers_only_configs_that_describe_a_model(tmp_path):
-    from pathlib import Path
-    names = training_configs(Path(__file__).resolve().parent.parent / "configs")
+    names = training_configs(CONFIGS)
     assert {"default", "fine", "fonts", "seed", "smoke"} <= set(names)
     assert "sweep" not in names and "clean" not in names  # a sweep grid; evaluation-only data settings
     (tmp_path / "broken.json").write_text("{not json")
     (tmp_path / "list.json").write_text("[1, 2]")
     (tmp_path / "ok.json").write_text('{"model": {}}')
     assert list(training_configs(tmp_path)) == ["ok"]
+
+
+# ---------------------------------------------------------------- webcam frames
+
+class Recorder:
+    """A Predictor (a random smoke model) that notes which frames asked for the attention maps."""
+
+    def __init__(self) -> None:
+        torch.manual_seed(0)
+        cfg = Config.load(CONFIGS / "smoke.json")
+        self.predictor, self.explained = Predictor(NextNum(cfg.model).eval(), cfg), []
+
+    def predict(self, frame, explain: bool, roi=None):
+        self.explained.append(explain)
+        return self.predictor.predict(frame, explain=explain, roi=roi)
+
+
+DIGITS = np.dstack([typed("42", hw=(480, 640), org=(230, 290), scale=3.0, thickness=10)] * 3)  # in the guide box
+BLANK = np.full((480, 640, 3), 255, np.uint8)
+
+
+def stream(predictor, frames: list[np.ndarray], heavy_every: int, smooth: bool = False) -> list[tuple]:
+    state, out = None, []
+    for frame in frames:
+        state, pred, text, img, stats = webcam.read_frame(predictor, frame, state, smooth, heavy_every)
+        assert img.shape == frame.shape
+        out.append((pred, text, state["tint"], stats))
+    return out
+
+
+@pytest.mark.parametrize("k,maps", [(1, [True] * 9), (4, [True, False, False, False] * 2 + [True]),
+                                    (3, [True, False, False] * 3)])
+def test_webcam_draws_the_maps_on_frames_1_and_every_kth_after(k, maps):
+    rec = Recorder()
+    frames = stream(rec, [DIGITS] * 9, k)
+    assert rec.explained == maps  # heavy_every=1 once never drew them: frames were counted n % k == 1
+    assert [f[0].attention is not None for f in frames] == maps
+    assert all(f[0].text and f[2] is not None for f in frames)  # frames between keep the last tint
+    assert f"attention refreshed every {k} frames" in frames[-1][3]
+
+
+def test_webcam_tint_is_cleared_when_nothing_is_read():
+    frames = stream(Recorder(), [DIGITS, BLANK, DIGITS], 4)
+    assert frames[0][2] is not None and frames[1][0].text == "" and frames[1][2] is None
+    assert frames[2][0].text and frames[2][2] is None  # frame 3 has no maps of its own to show
+
+
+@pytest.mark.parametrize("history,shown", [
+    ([("12", 0.9), ("17", 0.4), ("17", 0.4)], "12"),  # 0.9 against 0.8: the surer reading wins
+    ([("12", 0.9), ("17", 0.5), ("17", 0.5)], "17"),  # 1.0 against 0.9
+    ([("12", 0.1), ("", 0.0), ("", 0.0), ("", 0.0)], ""),  # empty readings count 0.05 each: 0.15 > 0.1
+    ([("12", 0.2), ("", 0.0), ("", 0.0), ("", 0.0)], "12"),
+    ([], ""),
+])
+def test_smooth_text_shows_the_reading_with_the_most_summed_confidence(history, shown):
+    assert webcam.smooth_text(history) == shown
+
+
+def test_smoothing_looks_at_the_last_five_frames_only():
+    readings = iter(["7"] * 6 + ["42"] * 3)
+    scripted = SimpleNamespace(predict=lambda frame, explain, roi: SimpleNamespace(
+        text=next(readings), confidence=0.9, attention=None))
+    shown = [f[1] for f in stream(scripted, [DIGITS] * 9, 4, smooth=True)]
+    assert shown == ["7"] * 8 + ["42"]  # frame 9's last five: 7 twice, 42 three times (six would tie, and 7 stay)
+
+
+# ---------------------------------------------------------------- the Train tab's settings
+
+@pytest.mark.parametrize("knobs,says", [
+    ((0, 0.003, 16, 3, 16), "steps must be between 1 and 50,000"),
+    ((50_001, 0.003, 16, 3, 16), "steps must be between 1 and 50,000"),
+    ((10, 0, 16, 3, 16), "lr must be between 0 and 0.1"),
+    ((10, 0.2, 16, 3, 16), "lr must be between 0 and 0.1"),
+    ((10, 0.003, 0, 3, 16), "batch must be between 1 and 512"),
+    ((10, 0.003, 513, 3, 16), "batch must be between 1 and 512"),
+    ((10, 0.003, 16, 0, 16), "max digits must be between 1 and 5 for this config"),
+    ((10, 0.003, 16, 6, 16), "max digits must be between 1 and 5 for this config"),
+    ((10, 0.003, 16, 3, 15), "model width must be a multiple of the 2 heads, at most 256"),
+    ((10, 0.003, 16, 3, 258), "model width must be a multiple of the 2 heads, at most 256"),
+    ((10, 0.003, 16, 3, 0), "model width must be a multiple of the 2 heads"),
+    (("ten", 0.003, 16, 3, 16), "must be whole numbers"),
+    ((None, 0.003, 16, 3, 16), "must be whole numbers"),
+])
+def test_train_settings_out_of_range_are_refused_with_a_message(knobs, says):
+    with pytest.raises(ValueError, match=re.escape(says)):
+        build_config(Config.load(CONFIGS / "smoke.json"), *knobs)
+
+
+def test_train_settings_in_range_make_the_config():
+    base = Config.load(CONFIGS / "smoke.json")
+    cfg = build_config(base, 50_000, 0.1, 512, 5, 256)  # every upper bound is allowed
+    assert (cfg.train.steps, cfg.train.lr, cfg.train.batch, cfg.data.max_len, cfg.model.dim) == (50_000, 0.1, 512, 5, 256)
+    small = build_config(base, 8, 0.003, 1, 1, 2)
+    assert (small.data.min_len, small.data.max_len, small.model.dim) == (1, 1, 2)
+    assert small.train.eval_every == 2 and small.train.warmup == 1  # a short run validates and warms up within it
+    assert small.train.time_budget_min == 0 and base.model.dim == 16  # the base is left alone
+
+
+# ---------------------------------------------------------------- the app's checkpoint registry
+
+def save(folder: Path, seed: int) -> None:
+    torch.manual_seed(seed)
+    cfg = Config.load(CONFIGS / "smoke.json")
+    checkpoint.save(folder, NextNum(cfg.model).eval(), cfg, {"seed": seed})
+
+
+def test_a_checkpoint_saved_again_under_its_name_is_reloaded(tmp_path):
+    ckpts = Checkpoints(tmp_path)
+    save(tmp_path / "run", 0)
+    first = ckpts.predictor("run")
+    assert ckpts.predictor("run") is first  # loaded once
+    save(tmp_path / "run", 1)  # new weights, same name (a finished run, a re-save)
+    second = ckpts.predictor("run")
+    assert second is not first and second.metrics["seed"] == 1
+    w0, w1 = first.model.state_dict(), second.model.state_dict()
+    assert any(not torch.equal(w0[k], w1[k]) for k in w0)
+
+
+def test_the_default_checkpoint_is_the_given_one_then_the_shipped_one_then_the_newest(tmp_path):
+    assert Checkpoints(tmp_path).default() is None  # nothing to serve
+    for i, name in enumerate(("old", "newest", "middle")):
+        save(tmp_path / name, i)
+        os.utime(tmp_path / name / checkpoint.WEIGHTS, (1_000_000 + 10 * i,) * 2)
+    os.utime(tmp_path / "newest" / checkpoint.WEIGHTS, (2_000_000,) * 2)
+    (tmp_path / ".training-run").mkdir()  # hidden folders are never chosen
+    assert Checkpoints(tmp_path).default() == "newest"
+    save(tmp_path / "nextnum", 3)
+    os.utime(tmp_path / "nextnum" / checkpoint.WEIGHTS, (1,) * 2)  # the shipped model, however old
+    assert Checkpoints(tmp_path).default() == "nextnum"
+    assert Checkpoints(tmp_path, tmp_path / "old").default() == "old"  # --checkpoint wins

@@ -46,8 +46,10 @@ class Handlers:
 
     # ------------------------------------------------------------ reading
 
-    def read(self, image: Any, live: str | None, layer: str | None, head: str | None) -> tuple:
-        """The Draw and Upload tabs: read the image as every reader does (Predictor.predict), with the pictures."""
+    def read(self, image: Any, live: str | None, layer: str | None, head: str | None,
+             stages_shown: bool | None = None) -> tuple:
+        """The Draw and Upload tabs: read the image as every reader does (Predictor.predict), with the pictures;
+        the stage pictures unless the page keeps them hidden (stages_shown False: their accordion is closed)."""
         p = self.predictor(live)
         try:
             pred = None if image is None else p.predict(image, explain=True)
@@ -55,7 +57,15 @@ class Handlers:
             raise _refused("an image", e) from None
         if pred is not None:
             log.info("read %r (%.2f) with %s in %.0f ms", pred.text, pred.confidence, live, pred.timings_ms["total"])
-        return views.reading_views(pred, live, layer, head)
+        return views.reading_views(pred, live, layer, head, stages=stages_shown is not False)
+
+    def stages(self, image: Any, live: str | None) -> tuple[list, bool]:
+        """The stages accordion opened: its pictures of the image shown now, and of every reading from now on."""
+        try:
+            pred = None if image is None else self.predictor(live).predict(image, explain=True)
+        except ImageError:  # the reading itself already said why
+            pred = None
+        return views.stage_gallery(pred), True
 
     def read_frame(self, frame: Any, state: dict | None, live: str | None, smooth: bool) -> tuple:
         """One webcam frame: annotated frame, digits, reading HTML, stats, per-digit gallery, state."""

@@ -1,10 +1,15 @@
 """Workarounds for Gradio behaviour the app cannot live with, installed once by install()."""
 from __future__ import annotations
 
+import functools
+import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..checkpoint import write_atomic
+
+log = logging.getLogger("nextnum.app")
 
 
 def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -27,8 +32,64 @@ def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str
     return str(path.resolve())
 
 
+def refuse_undecodable(decode: Callable[..., Any]) -> Callable[..., Any]:
+    """Gradio's image decoding (arguments: the payload first, then its own), but an image it cannot decode
+    is refused with NextNum's own message, as an upload is.
+
+    gr.Image and gr.Sketchpad decode what the browser or an API client sends before any event function
+    runs, and a file that is no image (a text file named .png, a truncated PNG) makes them raise a bare
+    exception: the client gets Gradio's generic error, which is also what a crash in NextNum looks like.
+    NextNum's reader (inputs.read_image) says what is wrong with the file, so that is what is raised."""
+    @functools.wraps(decode)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return decode(*args, **kwargs)
+        except Exception as failure:
+            import gradio as gr
+
+            from ..inputs import ImageError, read_image
+            payload = next((a for a in args if hasattr(a, "path")), None)  # the FileData (after self)
+            if isinstance(failure, gr.Error) or payload is None or not payload.path:
+                raise
+            try:
+                read_image(str(payload.path))
+            except ImageError as e:
+                log.info("refused an image: %s", e)
+                raise gr.Error(str(e), print_exception=False) from None
+            raise
+    return wrapper
+
+
 def install() -> None:
     """Put the workarounds in place. gr.Image and gr.Gallery look save_pil_to_cache up in
-    gradio.processing_utils at call time, so replacing it there is enough."""
-    from gradio import processing_utils
+    gradio.processing_utils at call time, so replacing it there is enough; likewise gr.Image's decoding
+    in gradio.image_utils, and gr.Sketchpad's is a method of gr.ImageEditor."""
+    import gradio as gr
+    from gradio import image_utils, processing_utils
     processing_utils.save_pil_to_cache = save_pil_to_cache
+    if not hasattr(image_utils.preprocess_image, "__wrapped__"):  # once, however often install() runs
+        image_utils.preprocess_image = refuse_undecodable(image_utils.preprocess_image)
+        gr.ImageEditor.convert_and_format_image = refuse_undecodable(gr.ImageEditor.convert_and_format_image)
+
+
+def ready_to_draw(elem_id: str) -> str:
+    """JavaScript for demo.load(js=...): keep the sketchpad `elem_id` ready to draw.
+
+    Gradio 6.31's Sketchpad opens with no tool chosen ("select the draw tool to start"), and goes back to
+    none when it is cleared, given an example or shown again after another tab: a first drag then
+    selects the page's text instead of drawing. Whenever the page changes and the sketchpad is visible
+    with neither its Brush nor its Eraser chosen, this clicks its Brush, as the user would have to."""
+    return """() => {
+  const pick = () => {
+    for (const pad of document.querySelectorAll('#%s')) {
+      const brush = pad.querySelector('button[aria-label="Brush"]');
+      const tools = pad.querySelectorAll('button[aria-label="Brush"], button[aria-label="Erase"]');
+      if (brush && pad.offsetParent !== null && ![...tools].some(b => b.classList.contains('highlight'))) brush.click();
+    }
+  };
+  let queued = false;
+  new MutationObserver(() => {
+    if (!queued) { queued = true; requestAnimationFrame(() => { queued = false; pick(); }); }
+  }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style']});
+  pick();
+}""" % elem_id

@@ -8,11 +8,16 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..attention import DIGIT_COLOURS
+from ..attention import DIGIT_COLOURS, Frame
 from ..config import Config
-from ..inputs import downscale, roi_box
+from ..inputs import roi_box
 
-DISPLAY_SIDE = 640  # pictures sent to the browser: they are encoded per request, so smaller is faster
+# Pictures are drawn at the size the page shows them (width, height in CSS pixels): each one is drawn,
+# encoded, sent and decoded per reading, so every pixel more costs on every reading.
+DISPLAY_SIDE = 640  # the webcam's annotated frame (longer side)
+DIGITS_BOX = (640, 240)  # per-digit overlays and the combined map (its view is 240 high)
+ENCODER_BOX = (640, 170)  # the encoder view (170 high)
+STAGE_BOX = (320, 200)  # each preprocessing stage (a gallery 200 high)
 
 
 def reading_html(pred, note: str = "") -> str:
@@ -36,12 +41,6 @@ def reading_html(pred, note: str = "") -> str:
             f"<b>{pred.confidence:.0%}</b> sure{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
 
 
-def crop(img: np.ndarray, roi: tuple[float, float, float, float] | None) -> np.ndarray:
-    """The part of img inside roi (fractions of width and height; None: all of it)."""
-    x0, y0, x1, y1 = roi_box(img.shape[:2], roi)
-    return img[y0:y1, x0:x1]
-
-
 def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | None:
     """The digits' box in the original image as fractions, grown by `margin` of its height each side."""
     if pred is None or pred.geometry is None:
@@ -51,18 +50,30 @@ def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | N
     return max(0.0, (x0 - m) / w), max(0.0, (y0 - m) / h), min(1.0, (x1 + m) / w), min(1.0, (y1 + m) / h)
 
 
+def digits_frame(pred) -> Frame:
+    """Where the per-digit and combined pictures are drawn: around the digits, at the size they are shown."""
+    hw = pred.attention.original.shape[:2]
+    return Frame.fit(hw, roi_box(hw, ink_roi(pred)), DIGITS_BOX)
+
+
 def attention_gallery(pred) -> list[tuple[np.ndarray, str]]:
     """Per-digit overlays ("where it looked for digit k"), cropped around the digits."""
     if pred is None or pred.attention is None:
         return []
-    roi = ink_roi(pred)
-    return [(downscale(crop(img, roi), DISPLAY_SIDE), f"digit {i + 1}: {d.digit} ({d.prob:.0%})")
-            for i, (d, img) in enumerate(zip(pred.digits, pred.attention.per_digit))]
+    pictures = pred.attention.digit_overlays(digits_frame(pred))
+    return [(img, f"digit {i + 1}: {d.digit} ({d.prob:.0%})") for i, (d, img) in enumerate(zip(pred.digits, pictures))]
+
+
+def combined_view(pred) -> np.ndarray | None:
+    """Every digit's map in its own colour, cropped around the digits."""
+    return None if pred is None or pred.attention is None else pred.attention.combined_overlay(digits_frame(pred))
 
 
 def stage_gallery(pred) -> list[tuple[np.ndarray, str]]:
     """The preprocessing stages, in order, with their names."""
-    return [] if pred is None else [(downscale(img, DISPLAY_SIDE), name) for name, img in pred.stages.items()]
+    if pred is None:
+        return []
+    return [(Frame.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in pred.stages.items()]
 
 
 def layer_head_choices(cfg: Config | None) -> tuple[list[str], list[str]]:
@@ -87,9 +98,8 @@ def encoder_view(pred, layer: str | None, head: str | None) -> np.ndarray | None
         return None
     a = pred.attention
     li = _index(layer, a.encoder.shape[0])
-    if li is None:
-        return downscale(a.rollout_overlay, DISPLAY_SIDE)  # predict drew the rollout view already: don't draw it twice
-    return downscale(a.encoder_overlay(li, _index(head, a.encoder.shape[1])), DISPLAY_SIDE)
+    hi = None if li is None else _index(head, a.encoder.shape[1])
+    return a.encoder_overlay(li, hi, frame=a.frame(box=ENCODER_BOX))
 
 
 def details(pred, checkpoint_name: str | None) -> dict[str, Any]:
@@ -99,14 +109,13 @@ def details(pred, checkpoint_name: str | None) -> dict[str, Any]:
     return d
 
 
-def reading_views(pred, checkpoint_name: str | None, layer: str | None, head: str | None) -> tuple:
+def reading_views(pred, checkpoint_name: str | None, layer: str | None, head: str | None,
+                  stages: bool = True) -> tuple:
     """Everything the Draw and Upload tabs show, in order: digits text, reading HTML, per-digit gallery,
-    combined map, encoder view, stages gallery, details dict."""
-    combined = None
-    if pred is not None and pred.attention is not None:
-        combined = downscale(crop(pred.attention.combined, ink_roi(pred)), DISPLAY_SIDE)
-    return (pred.text if pred is not None else "", reading_html(pred), attention_gallery(pred), combined,
-            encoder_view(pred, layer, head), stage_gallery(pred), details(pred, checkpoint_name))
+    combined map, encoder view, stages gallery (an empty one unless `stages`: the page shows them only
+    when their accordion is open), details dict."""
+    return (pred.text if pred is not None else "", reading_html(pred), attention_gallery(pred), combined_view(pred),
+            encoder_view(pred, layer, head), stage_gallery(pred) if stages else [], details(pred, checkpoint_name))
 
 
 def empty_views() -> tuple:

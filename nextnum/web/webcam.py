@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 
 from ..attention import DIGIT_COLOURS
+from ..explain import AttentionViews
 from ..inputs import downscale, roi_box
 from .views import DISPLAY_SIDE
 
@@ -31,7 +32,7 @@ def read_frame(predictor, frame: np.ndarray, state: dict[str, Any] | None, smoot
     st["frame"] = frame  # the frame a correction would save
     pred = predictor.predict(frame, explain=(st["n"] - 1) % heavy_every == 0, roi=GUIDE_ROI)  # frames 1, 1+k, ...
     if pred.attention is not None or not pred.text:
-        st["tint"] = heat_tint(pred.attention.heat) if pred.attention is not None else None
+        st["tint"] = heat_tint(pred.attention) if pred.attention is not None else None
     st["history"] = (st["history"] + [(pred.text, pred.confidence)])[-keep:]
     text = smooth_text(st["history"]) if smooth else pred.text
     img = annotate_frame(frame, text, st["tint"])
@@ -48,12 +49,14 @@ def smooth_text(history: list[tuple[str, float]]) -> str:
     return votes.most_common(1)[0][0] if votes else ""
 
 
-def heat_tint(heat: list[np.ndarray], scale: float = 0.25) -> tuple[np.ndarray, np.ndarray] | None:
-    """Colour (h, w, 3) and alpha (h, w) of each digit's attention map at reduced size, to be laid over
-    the following frames until the next heavy frame replaces it."""
+def heat_tint(att: AttentionViews, scale: float = 0.25) -> tuple[np.ndarray, np.ndarray] | None:
+    """Colour (h, w, 3) and alpha (h, w) of each digit's attention map, drawn at `scale` of the frame, to be
+    laid over the following frames until the next heavy frame replaces it."""
+    h, w = att.original.shape[:2]
+    heat = att.heat_maps(att.frame(box=(max(1, round(w * scale)), max(1, round(h * scale)))))
     if not heat:
         return None
-    small = np.stack([cv2.resize(m, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) for m in heat])
+    small = np.stack(heat)
     who, strength = small.argmax(0), small.max(0)
     colour = np.array(DIGIT_COLOURS, np.uint8)[who % len(DIGIT_COLOURS)]
     return colour, (0.7 * np.clip(strength, 0, 1)).astype(np.float32)

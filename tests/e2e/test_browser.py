@@ -4,6 +4,7 @@ digits, and screenshot every tab. Screenshots go to $NEXTNUM_SCREENSHOTS, else t
 Needs Debian's chromium at /usr/bin/chromium and the playwright package (no `playwright install`)."""
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from appserver import ROOT, AppServer, make_checkpoints, shipped_available  # noqa: E402
 
 VIDEO_NUMBER = "385"
+EXAMPLE_NINE = sorted(p.name for p in (ROOT / "examples").glob("*.png")).index("9.png")  # app.py's order
 
 
 def write_y4m(path: Path, gray: np.ndarray, frames: int = 20, fps: int = 10) -> None:
@@ -64,41 +66,99 @@ def page(tmp_path_factory):
         app.close()
 
 
-def settled_value(page, selector: str, timeout: float = 40, quiet: float = 4.0) -> str:
-    """The textbox's value once it is non-empty and has not changed for `quiet` seconds (the live
-    reading of an earlier stroke may arrive first)."""
+def settled_value(page, selector: str, timeout: float = 60, quiet: float = 4.0, want: str | None = None) -> str:
+    """The textbox's value as soon as it is `want`, else once it is non-empty and has not changed for `quiet`
+    seconds (the live reading of an earlier stroke may arrive first: in headless Chromium on 2 cores the
+    sketchpad takes seconds to hand a stroke to the app)."""
     deadline, last, since = time.monotonic() + timeout, None, time.monotonic()
     while time.monotonic() < deadline:
         value = page.locator(selector).input_value()
+        if want is not None and value == want:
+            return value
         if value != last:
             last, since = value, time.monotonic()
-        elif value and time.monotonic() - since >= quiet:
+        elif value and want is None and time.monotonic() - since >= quiet:
             return value
         time.sleep(0.25)
     return last or ""
 
 
-def test_draw_with_the_mouse_and_see_it_read(page, shots):
-    page.get_by_role("tab", name="Draw").click()
-    page.get_by_role("button", name="Brush").first.click()
+def stroke(page, *pts) -> None:
+    """One mouse stroke on the sketchpad, points as fractions of its canvas."""
     box = page.locator("#sketch canvas").first.bounding_box()
+    page.mouse.move(box["x"] + pts[0][0] * box["width"], box["y"] + pts[0][1] * box["height"])
+    page.mouse.down()
+    for x, y in pts[1:]:
+        page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=4)  # each move redraws
+    page.mouse.up()
 
-    def stroke(*pts):  # points as fractions of the canvas
-        page.mouse.move(box["x"] + pts[0][0] * box["width"], box["y"] + pts[0][1] * box["height"])
-        page.mouse.down()
-        for x, y in pts[1:]:
-            page.mouse.move(box["x"] + x * box["width"], box["y"] + y * box["height"], steps=4)  # each move redraws
-        page.mouse.up()
 
-    stroke((0.42, 0.2), (0.42, 0.8))  # 1
-    # 7, well apart from the 1: the stage-2 model stopped after the 1 here (tests/test_predictor.py guards the
-    # same case)
-    stroke((0.50, 0.22), (0.62, 0.22), (0.54, 0.8))
-    text = settled_value(page, "#draw_digits textarea")
-    page.screenshot(path=str(shots / "draw.png"), full_page=True)  # before the checks: see what went wrong
-    assert text.isdigit(), "no reading appeared after drawing"
+def draw_17(page) -> None:
+    stroke(page, (0.42, 0.2), (0.42, 0.8))  # 1
+    # the "1" handed to the app before the next stroke, as at a person's pace: in headless Chromium on 2 busy
+    # cores, a stroke drawn while the sketchpad still uploads the one before can miss the live reading
+    settled_value(page, "#draw_digits textarea", timeout=20, want="1" if shipped_available() else None)
+    # 7, well apart from the 1: an earlier model stopped after the 1 here (tests/test_reading_quality.py
+    # guards the same case)
+    stroke(page, (0.50, 0.22), (0.62, 0.22), (0.54, 0.8))
+
+
+def clear(page) -> None:
+    page.get_by_role("button", name="Clear", exact=True).click()
+    deadline = time.monotonic() + 30
+    while page.locator("#draw_digits textarea").input_value() and time.monotonic() < deadline:
+        time.sleep(0.25)
+    time.sleep(1)
+
+
+def want_17() -> str | None:
+    return "17" if shipped_available() else None
+
+
+def check_17(text: str) -> None:
+    assert text.isdigit(), "no reading appeared after drawing: was the sketchpad ready to draw?"
     if shipped_available():
         assert text == "17"
+
+
+# The sketchpad must be ready to draw in each of these situations: none of them clicks its Brush first.
+
+def test_draw_with_the_mouse_on_first_load(page, shots):
+    draw_17(page)
+    text = settled_value(page, "#draw_digits textarea", want=want_17())
+    page.screenshot(path=str(shots / "draw.png"), full_page=True)  # before the checks: see what went wrong
+    check_17(text)
+
+
+BRUSH_CHOSEN = """() => [...document.querySelectorAll('#sketch button[aria-label="Brush"]')]
+  .some(b => b.classList.contains('highlight') && b.offsetParent !== null)"""
+
+
+def brush_chosen(page, timeout: float = 10) -> bool:
+    """Whether the sketchpad's Brush is the chosen tool within `timeout` s, without the test clicking it."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if page.evaluate(BRUSH_CHOSEN):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_the_sketchpad_is_ready_to_draw_after_clear_tab_switch_and_example(page):
+    """Gradio's sketchpad drops its tool on Clear, on a new value and when shown again; the app chooses the
+    Brush again each time (gradio_fixes.ready_to_draw), so a first drag draws instead of selecting text."""
+    clear(page)
+    assert brush_chosen(page), "no tool after Clear"
+    page.get_by_role("tab", name="Upload").click()
+    time.sleep(1)
+    page.get_by_role("tab", name="Draw").click()
+    assert brush_chosen(page), "no tool after switching tabs and back"
+    page.locator("#sketch_examples img").nth(EXAMPLE_NINE).click()  # the "9", drawn in the middle
+    assert settled_value(page, "#draw_digits textarea", want="9" if shipped_available() else None).isdigit()
+    assert brush_chosen(page), "no tool after an example was loaded"
+    stroke(page, (0.70, 0.25), (0.70, 0.75))  # a "1" right of the 9: drawn, not a text selection
+    assert page.evaluate("String(window.getSelection())") == ""
+    clear(page)
 
 
 def test_webcam_stream_reads_the_fake_camera(page, shots):
@@ -124,11 +184,14 @@ def test_webcam_stream_reads_the_fake_camera(page, shots):
         record.click()  # stop streaming
 
 
-def test_screenshot_every_tab(page, shots):
-    for tab in ("Upload", "Train", "Model"):
+def test_every_tab_shows_its_own_controls(page, shots):
+    """Each tab, once clicked, shows what it is for (the shipped model's card names its parameter count)."""
+    shows = {"Upload": "#upload_digits", "Train": "#train_start", "Model": "text=Accuracy by length"}
+    for tab, selector in shows.items():
         page.get_by_role("tab", name=tab).click()
-        time.sleep(0.5)
+        page.locator(selector).first.wait_for(state="visible", timeout=10_000)
         page.screenshot(path=str(shots / f"{tab.lower()}.png"), full_page=True)
-    assert "parameters" in page.get_by_text("parameters").first.inner_text()
-    saved = sorted(p.name for p in shots.glob("*.png"))
-    assert {"upload.png", "train.png", "model.png"} <= set(saved), saved
+    if shipped_available():
+        from nextnum.checkpoint import SHIPPED
+        params = json.loads((SHIPPED / "metrics.json").read_text())["parameters"]
+        assert page.get_by_text(f"{params:,}").first.is_visible(), "the Model tab does not show the model's size"

@@ -1,0 +1,189 @@
+"""Real time as the user sees it: headless Chromium draws numbers on the Draw tab and films one with the webcam.
+
+    python bench/browser.py --checkpoint checkpoints/nextnum [--numbers 20] [--webcam-seconds 15] [--json]
+    python bench/browser.py --quick --json                    # 3 numbers, 5 s of webcam: checks the script runs
+    python bench/browser.py --url http://127.0.0.1:7860       # an app that is already running
+    python bench/browser.py --trace runs/trace.zip            # also a Playwright trace (playwright show-trace)
+
+Starts `python app.py` (1 torch thread, Gradio's per-request profiling on) unless --url is given, and
+Debian's Chromium through Playwright (headless, software rendering, a fake camera).
+- Draw tab: each number is drawn with the mouse, stroke by stroke, on a cleared sketchpad. Settle time:
+  from the last mouse-up to the last change of the reading (digits and reading card); pictures: to the
+  last picture loaded. The sketchpad is not clicked ready: a number drawn while no tool is chosen is
+  counted under "not ready" (its Brush is clicked, and the number drawn again).
+- Webcam tab: the fake camera plays a y4m video of a written number (a dot moves beside it, so every
+  frame differs). Readings shown per second: new annotated frames loaded into the page.
+- Where the time goes: the requests the page makes after each mouse-up (request.timing), against the
+  server's own phases for the same events (Gradio's GRADIO_PROFILING traces: queue wait, preprocess,
+  handler, postprocess), as medians in ms after the mouse-up.
+Prints tables; --json adds one JSON line last.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+import _page as P  # noqa: E402
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless=new", "--disable-gpu", "--no-sandbox", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+        "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+def server_traces(url: str) -> list[dict[str, Any]]:
+    """Gradio's per-event phase timings (empty when the app runs without GRADIO_PROFILING=1)."""
+    try:
+        with urllib.request.urlopen(f"{url}/gradio_api/profiling/traces", timeout=10) as r:
+            return [t for t in json.load(r) if t.get("fn_name") != "gradio_file_upload"]
+    except OSError:
+        return []
+
+
+def numbers(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return ["".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 5)))) for _ in range(n)]
+
+
+def draw_phase(page, reqs: P.Requests, url: str, texts: list[str], quiet: float) -> dict[str, Any]:
+    """Draw each number and time its reading; the profile of where each number's time went."""
+    page.get_by_role("tab", name="Draw").click()
+    rows, profile = [], []
+    for text in texts:
+        P.clear(page)
+        ready = P.draw_number(page, text)
+        res = P.wait_settled(page, quiet)
+        res.update(text=text, ready=ready)
+        rows.append(res)
+        if res["up_ms"] is not None:
+            profile.append(P.attribute(page, reqs, res["up_ms"], server_traces(url)))
+    settle = [r["settle_ms"] for r in rows if r["settle_ms"] is not None]
+    pictures = [r["pictures_ms"] for r in rows if r["pictures_ms"] is not None]
+    return {"numbers": len(rows), "not_ready": sum(not r["ready"] for r in rows),
+            "read_right": sum(r["read"] == r["text"] for r in rows) / max(1, len(rows)),
+            "unchanged": sum(r["settle_ms"] is None for r in rows), "settle_ms": C.stats(settle),
+            "pictures_ms": C.stats(pictures), "profile": P.summarise(profile), "rows": rows}
+
+
+def count_cam(page) -> int:
+    return page.evaluate("window.__nn.loads.filter(x => x[1] === 'cam').length")
+
+
+def webcam_phase(page, reqs: P.Requests, url: str, seconds: float, warmup: float = 3.0) -> dict[str, Any]:
+    """Stream the fake camera for warmup + seconds; readings shown per second over the last `seconds`."""
+    page.get_by_role("tab", name="Webcam").click()
+    page.get_by_text("Click to Access Webcam").click()
+    record = page.get_by_role("button", name="capture photo").first
+    record.wait_for(timeout=30_000)
+    record.click()
+    t_start = time.monotonic()
+    try:
+        time.sleep(warmup)
+        t0, n0, s0 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream")
+        time.sleep(seconds)
+        t1, n1, s1 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream")
+        read = page.locator("#cam_digits textarea").input_value()
+    finally:
+        record.click()  # stop streaming
+        streamed = time.monotonic() - t_start
+    time.sleep(2)  # Gradio files the stream's trace when it ends
+    phases = P.stream_phases(server_traces(url))
+    span = (t1 - t0) / 1000
+    return {"seconds": round(span, 2), "readings_per_s": round((n1 - n0) / span, 2),
+            "frames_sent_per_s": round((s1 - s0) / span, 2),
+            "frames_read_per_s": round(phases["frames"] / streamed, 2) if phases else None,
+            "server_ms_per_frame": phases, "read": read}
+
+
+def run(url: str, args: argparse.Namespace, video: Path) -> dict[str, Any]:
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=ARGS + [f"--use-file-for-fake-video-capture={video}"])
+        context = browser.new_context(viewport={"width": 1280, "height": 1000})
+        if args.trace:
+            context.tracing.start(screenshots=True, snapshots=True)
+        page = context.new_page()
+        reqs = P.Requests(page)
+        t = time.perf_counter()
+        page.goto(url, wait_until="load")  # not networkidle: the app keeps connections open
+        page.wait_for_selector("#sketch canvas", timeout=60_000)
+        res: dict[str, Any] = {"page_load_s": round(time.perf_counter() - t, 2)}
+        P.watch(page)
+        res["draw"] = draw_phase(page, reqs, url, numbers(args.numbers, args.seed), args.quiet)
+        res["webcam"] = webcam_phase(page, reqs, url, args.webcam_seconds) if args.webcam_seconds > 0 else None
+        if args.trace:
+            Path(args.trace).parent.mkdir(parents=True, exist_ok=True)
+            context.tracing.stop(path=args.trace)
+        browser.close()
+    return res
+
+
+def report(res: dict[str, Any]) -> None:
+    d, w, mc = res["draw"], res["webcam"], res["machine"]
+    print(f"Real time in headless Chromium ({mc['cpu']}, {mc['cores']} cores, load {mc['loadavg_1m']}; "
+          f"software rendering; checkpoint {res['checkpoint']})\n")
+    rows = [["Draw: last mouse-up -> reading settled", d["settle_ms"]["p50"], d["settle_ms"]["p95"],
+             f"{d['numbers']} numbers, {d['read_right']:.0%} read right, {d['not_ready']} not ready, "
+             f"{d['unchanged']} unchanged"],
+            ["Draw: last mouse-up -> last picture loaded", d["pictures_ms"]["p50"], d["pictures_ms"]["p95"], ""]]
+    print(C.table(["what", "p50 ms", "p95 ms", "note"], rows))
+    print("\nWhere a Draw reading's time goes (median ms after the last mouse-up; server phases from Gradio)\n")
+    print(C.table(["step", "starts", "ends", "median duration"], P.profile_rows(d["profile"])))
+    if w:
+        ph = w["server_ms_per_frame"] or {}
+        print(f"\nWebcam over {w['seconds']} s: {w['readings_per_s']} readings shown/s; {w['frames_sent_per_s']} "
+              f"frames sent/s by the page, {w['frames_read_per_s']} read/s by the server; last reading {w['read']!r}")
+        if ph:
+            print(C.table(["server, per frame (mean ms)", "preprocess", "handler", "postprocess", "total"],
+                          [[f"{ph['frames']} frames", ph["preprocess"], ph["fn_call"], ph["postprocess"], ph["total"]]]))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: checkpoints/nextnum)")
+    ap.add_argument("--url", default=None, help="an app already running (default: start app.py here)")
+    ap.add_argument("--numbers", type=int, default=20, help="numbers drawn on the Draw tab")
+    ap.add_argument("--webcam-seconds", type=float, default=15.0, help="seconds of webcam counted (0: skip)")
+    ap.add_argument("--quiet", type=float, default=3.0, help="a reading unchanged this long (s) has settled")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--trace", default=None, help="write a Playwright trace zip here")
+    ap.add_argument("--quick", action="store_true", help="3 numbers, 5 s of webcam")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if args.quick:
+        args.numbers, args.webcam_seconds, args.quiet = 3, 5.0, 2.0
+    if not Path(CHROMIUM).exists():
+        sys.exit(f"error: {CHROMIUM} not found (apt-get install chromium)")
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    ckpt = C.checkpoint_path(args.checkpoint)
+    res: dict[str, Any] = {"bench": "browser", "machine": C.machine(), "checkpoint": str(ckpt)}
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "number.y4m"
+        P.write_video(video)
+        app = None if args.url else C.App(ckpt, Path(tmp) / "app", env={"GRADIO_PROFILING": "1"})
+        try:
+            res["startup_s"] = None if app is None else round(app.startup_s, 1)
+            res.update(run(args.url or app.url, args, video))
+        finally:
+            if app is not None:
+                app.close()
+    report(res)
+    if args.json:
+        C.emit_json(res)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

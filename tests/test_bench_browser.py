@@ -1,0 +1,35 @@
+"""bench/browser.py on its tiny settings: Chromium draws on the Draw tab without choosing a tool first and
+films the fake camera, and the script ends with one line of valid JSON (the figures are not tested)."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "checkpoints" / "nextnum"
+
+pytestmark = pytest.mark.slow
+
+
+def test_browser_bench_runs_and_profiles_the_draw_tab_and_the_webcam():
+    if not Path("/usr/bin/chromium").exists():
+        pytest.skip("/usr/bin/chromium not found (apt-get install chromium)")
+    pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    if not (SHIPPED / "model.safetensors").is_file():
+        pytest.skip("no shipped model")
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "browser.py"), "--quick", "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert r.returncode == 0, f"exited {r.returncode}:\n{r.stdout[-3000:]}\n{r.stderr[-3000:]}"
+    assert "|" in r.stdout, "no table"
+    res = json.loads(r.stdout.strip().splitlines()[-1])
+    draw, cam = res["draw"], res["webcam"]
+    assert res["bench"] == "browser" and draw["numbers"] == 3
+    assert draw["not_ready"] == 0, "the sketchpad opened or was cleared with no drawing tool chosen"
+    assert draw["settle_ms"]["n"] >= 2 and draw["settle_ms"]["p50"] > 0
+    assert {"upload", "queue", "server"} <= set(draw["profile"]), draw["profile"]
+    assert all(row["read"].isdigit() for row in draw["rows"])
+    assert cam["readings_per_s"] > 0 and cam["read"].isdigit()
