@@ -12,7 +12,6 @@ clear every bar in BARS, the best validation accuracy (the later step on a tie).
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 from typing import Any
