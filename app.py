@@ -8,6 +8,7 @@ starting the server (options, process settings, launch) in nextnum/web/server.py
 from __future__ import annotations
 
 import os
+from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -88,16 +89,19 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
 
 
 def wire_reading(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace,
-                 api_name: str | bool) -> list:
-    """Read on every change of the image (api_name names that endpoint) and redraw on the selectors; the
-    stage pictures are drawn only while their accordion is open."""
+                 api_name: str | bool) -> None:
+    """Read on every change of the image (api_name names that endpoint) and redraw on the selectors."""
     inputs = [image, live, out.layer, out.head, out.shown]
     image.change(ev.read, inputs, out.outs, api_name=api_name, **QUIET)
     for sel in (out.layer, out.head):
         sel.change(ev.read, inputs, out.outs, api_name=False, **QUIET)
+    wire_stages(ev, image, live, out)
+
+
+def wire_stages(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace) -> None:
+    """The stage pictures are drawn only while their accordion is open."""
     out.acc.expand(ev.stages, [image, live], [out.outs[5], out.shown], api_name=False, show_progress="hidden")
     out.acc.collapse(lambda: False, None, out.shown, api_name=False, queue=False)
-    return inputs
 
 
 def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) -> SimpleNamespace:
@@ -111,11 +115,26 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
         out = results("draw", layers, heads)
         examples = gr.Examples(EXAMPLES, inputs=sketch, label="Examples: MNIST test digits drawn large",
                                cache_examples=False, elem_id="sketch_examples")
-    inputs = wire_reading(ev, sketch, live, out, api_name=False)  # live as the sketch changes...
-    read_btn.click(ev.read, inputs, out.outs, api_name="read_sketch", **QUIET)  # ...and on the button
-    examples.load_input_event.then(ev.read, inputs, out.outs, api_name=False, show_progress="hidden")  # no .change
-    out.fix.save.click(ev.correct, [sketch, out.fix.digits], out.fix.note, api_name=False)
-    clear_btn.click(lambda: (None, *views.empty_views()), None, [sketch] + out.outs, api_name=False)
+        # the sketchpad is never a Python event's input in the page: its value is relayed through this hidden
+        # field by JavaScript-only events (why: gradio_fixes.editor_value)
+        drawn = gr.JSON(visible="hidden", elem_id="sketch_relay")
+        image = gr.State(None)  # the drawing last read: for the selectors, the stages and a correction
+    relay = dict(fn=None, inputs=sketch, outputs=drawn, js=gradio_fixes.RELAY_JS, api_name=False, queue=False)
+    sketch.change(**relay, trigger_mode="always_last")  # live as the sketch changes...
+    read_btn.click(**relay)  # ...and on the button
+    examples.load_input_event.then(**relay)  # an example sets the sketch without a .change
+    drawn.change(partial(ev.read_drawing, sketch), [drawn, live, out.layer, out.head, out.shown], out.outs + [image],
+                 api_name=False, **QUIET)
+    inputs = [image, live, out.layer, out.head, out.shown]
+    for sel in (out.layer, out.head):
+        sel.change(ev.read, inputs, out.outs, api_name=False, **QUIET)
+    wire_stages(ev, image, live, out)
+    out.fix.save.click(ev.correct, [image, out.fix.digits], out.fix.note, api_name=False)
+    clear_btn.click(lambda: (*views.empty_views(), None), None, out.outs + [image], api_name=False,
+                    js=gradio_fixes.clear_sketch("sketch"))
+    # for API clients: read a Sketchpad value sent as such (the page itself never calls this)
+    gr.Button(visible=False).click(ev.read, [sketch, live, out.layer, out.head, out.shown], out.outs,
+                                   api_name="read_sketch", **QUIET)
     return out
 
 

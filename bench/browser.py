@@ -90,9 +90,9 @@ def webcam_phase(page, reqs: P.Requests, url: str, seconds: float, warmup: float
     t_start = time.monotonic()
     try:
         time.sleep(warmup)
-        t0, n0, s0 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream")
+        t0, n0, s0, u0 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream"), reqs.count("upload")
         time.sleep(seconds)
-        t1, n1, s1 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream")
+        t1, n1, s1, u1 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream"), reqs.count("upload")
         read = page.locator("#cam_digits textarea").input_value()
     finally:
         record.click()  # stop streaming
@@ -102,6 +102,7 @@ def webcam_phase(page, reqs: P.Requests, url: str, seconds: float, warmup: float
     span = (t1 - t0) / 1000
     return {"seconds": round(span, 2), "readings_per_s": round((n1 - n0) / span, 2),
             "frames_sent_per_s": round((s1 - s0) / span, 2),
+            "uploads": u1 - u0,  # files the page uploaded meanwhile: none come from the webcam itself
             "frames_read_per_s": round(phases["frames"] / streamed, 2) if phases else None,
             "server_ms_per_frame": phases, "read": read}
 
@@ -144,7 +145,8 @@ def report(res: dict[str, Any]) -> None:
     if w:
         ph = w["server_ms_per_frame"] or {}
         print(f"\nWebcam over {w['seconds']} s: {w['readings_per_s']} readings shown/s; {w['frames_sent_per_s']} "
-              f"frames sent/s by the page, {w['frames_read_per_s']} read/s by the server; last reading {w['read']!r}")
+              f"frames sent/s by the page, {w['frames_read_per_s']} read/s by the server; last reading {w['read']!r}; "
+              f"{w['uploads']} files uploaded by the page meanwhile")
         if ph:
             print(C.table(["server, per frame (mean ms)", "preprocess", "handler", "postprocess", "total"],
                           [[f"{ph['frames']} frames", ph["preprocess"], ph["fn_call"], ph["postprocess"], ph["total"]]]))

@@ -13,7 +13,7 @@ from ..checkpoint import CheckpointError
 from ..config import Config
 from ..inputs import ImageError
 from ..corrections import Corrections
-from . import feedback, training, views, webcam
+from . import feedback, gradio_fixes, training, views, webcam
 from .checkpoints import Checkpoints
 
 if TYPE_CHECKING:
@@ -58,6 +58,13 @@ class Handlers:
         if pred is not None:
             log.info("read %r (%.2f) with %s in %.0f ms", pred.text, pred.confidence, live, pred.timings_ms["total"])
         return views.reading_views(pred, live, layer, head, stages=stages_shown is not False)
+
+    def read_drawing(self, editor: Any, data: dict | None, live: str | None, layer: str | None, head: str | None,
+                     stages_shown: bool | None = None) -> tuple:
+        """The Draw tab: the sketchpad's value as the page relayed it (gradio_fixes.editor_value), read as read()
+        reads; the decoded drawing comes last, kept for the selectors, the stages and a correction."""
+        image = gradio_fixes.editor_value(editor, data)
+        return (*self.read(image, live, layer, head, stages_shown), image)
 
     def stages(self, image: Any, live: str | None) -> tuple[list, bool]:
         """The stages accordion opened: its pictures of the image shown now, and of every reading from now on."""

@@ -93,3 +93,34 @@ def ready_to_draw(elem_id: str) -> str:
   }).observe(document.body, {childList: true, subtree: true, attributes: true, attributeFilter: ['class', 'style']});
   pick();
 }""" % elem_id
+
+
+def clear_sketch(elem_id: str) -> str:
+    """JavaScript for a Clear button's js=...: wipe the sketchpad `elem_id` with its own Clear canvas button.
+
+    In Gradio 6.31 an event that sets a Sketchpad's value to None leaves its canvas as it was: the strokes
+    stay on screen, and the next stroke sends them again with the new ones. Only the editor's own button
+    empties the canvas."""
+    return """() => { document.querySelector('#%s button[aria-label="Clear canvas"]')?.click(); }""" % elem_id
+
+
+# JavaScript for a relay event (fn=None, inputs=the sketchpad, outputs=a hidden gr.JSON): hand the sketchpad's
+# value on unchanged. See editor_value for why.
+RELAY_JS = "(value) => value"
+
+
+def editor_value(editor: Any, data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The sketchpad `editor`'s value from what the page relayed through a hidden gr.JSON (RELAY_JS),
+    decoded as Gradio decodes the sketchpad's own input: {"background", "layers", "composite"}.
+
+    Gradio 6.31's page asks every component that was ever an input of a Python event for its value again
+    on each later event, and a Sketchpad answers by exporting its canvas and uploading it anew (three
+    uploads each time). Once a drawing had been read, every webcam frame made the hidden sketchpad export
+    and upload: 5 uploads per frame, and the webcam fell from 19 to 2.5 readings a second in headless
+    Chromium. Relayed through a JavaScript-only event, the sketchpad is asked once per change."""
+    if not data:
+        return None
+    from gradio import processing_utils
+    from gradio.components.image_editor import EditorData
+    processing_utils.check_all_files_in_cache(data)  # a relayed path must be one the page uploaded
+    return editor.preprocess(EditorData.model_validate(data, context={"validate_meta": True}))

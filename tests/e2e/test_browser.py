@@ -130,6 +130,21 @@ def test_draw_with_the_mouse_on_first_load(page, shots):
     check_17(text)
 
 
+def test_clear_wipes_the_drawing(page):
+    """After Clear, the next stroke is read on its own: the strokes before it are gone from the canvas,
+    not only from the reading."""
+    clear(page)
+    draw_17(page)
+    settled_value(page, "#draw_digits textarea", want=want_17())
+    clear(page)
+    assert page.locator("#draw_digits textarea").input_value() == ""
+    stroke(page, (0.80, 0.2), (0.80, 0.8))  # a "1" right of where the 7 was
+    text = settled_value(page, "#draw_digits textarea", want="1" if shipped_available() else None)
+    assert text.isdigit(), "no reading appeared after drawing on the cleared sketchpad"
+    if shipped_available():
+        assert text == "1", f"read {text!r}: the strokes drawn before Clear were read again"
+
+
 BRUSH_CHOSEN = """() => [...document.querySelectorAll('#sketch button[aria-label="Brush"]')]
   .some(b => b.classList.contains('highlight') && b.offsetParent !== null)"""
 
