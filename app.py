@@ -113,16 +113,20 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
             read_btn = gr.Button("Read", variant="primary", elem_id="read")
             clear_btn = gr.Button("Clear")
         out = results("draw", layers, heads)
-        examples = gr.Examples(EXAMPLES, inputs=sketch, label="Examples: MNIST test digits drawn large",
-                               cache_examples=False, elem_id="sketch_examples")
-        # the sketchpad is never a Python event's input in the page: its value is relayed through this hidden
-        # field by JavaScript-only events (why: gradio_fixes.editor_value)
+        # the sketchpad is never a Python event's input or output in the page: an example goes in, and the
+        # drawing comes out, through these hidden fields and JavaScript-only events (why: gradio_fixes.editor_value)
+        example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")
+        gr.Examples(EXAMPLES, inputs=example, label="Examples: MNIST test digits drawn large",
+                    cache_examples=False, elem_id="sketch_examples")
         drawn = gr.JSON(visible="hidden", elem_id="sketch_relay")
         image = gr.State(None)  # the drawing last read: for the selectors, the stages and a correction
+        api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar
     relay = dict(fn=None, inputs=sketch, outputs=drawn, js=gradio_fixes.RELAY_JS, api_name=False, queue=False)
     sketch.change(**relay, trigger_mode="always_last")  # live as the sketch changes...
     read_btn.click(**relay)  # ...and on the button
-    examples.load_input_event.then(**relay)  # an example sets the sketch without a .change
+    example.change(None, example, sketch, js=gradio_fixes.EXAMPLE_JS, api_name=False, queue=False)  # shown...
+    example.change(ev.read_and_keep, [example, live, out.layer, out.head, out.shown], out.outs + [image],
+                   api_name=False, **QUIET)  # ...and read as it is (the sketchpad exports it only once drawn on)
     drawn.change(partial(ev.read_drawing, sketch), [drawn, live, out.layer, out.head, out.shown], out.outs + [image],
                  api_name=False, **QUIET)
     inputs = [image, live, out.layer, out.head, out.shown]
@@ -133,8 +137,7 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
     clear_btn.click(lambda: (*views.empty_views(), None), None, out.outs + [image], api_name=False,
                     js=gradio_fixes.clear_sketch("sketch"))
     # for API clients: read a Sketchpad value sent as such (the page itself never calls this)
-    gr.Button(visible=False).click(ev.read, [sketch, live, out.layer, out.head, out.shown], out.outs,
-                                   api_name="read_sketch", **QUIET)
+    api_read.click(ev.read, [sketch, live, out.layer, out.head, out.shown], out.outs, api_name="read_sketch", **QUIET)
     return out
 
 
@@ -157,11 +160,12 @@ def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
         per = gr.Gallery(label="Where it looked for each digit", columns=4, fit_columns=False, height="auto",
                          format="jpeg", object_fit="contain")
         state = gr.State(None, time_to_live=600)
+        api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar
     inputs, outs = [cam, state, live, smooth], [view, text, html_, stats, per, state]
     cam.stream(ev.read_frame, inputs, outs, stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS,
                concurrency_limit=STREAMS, api_name="predict_frame", show_progress="hidden")
     # gradio_client cannot call a .stream() endpoint: the same function behind a hidden button
-    gr.Button(visible=False).click(ev.read_frame, inputs, outs, api_name="predict_frame_once", show_progress="hidden")
+    api_read.click(ev.read_frame, inputs, outs, api_name="predict_frame_once", show_progress="hidden")
     fix.save.click(ev.correct, [state, fix.digits], fix.note, api_name=False)  # the frame last read
     return SimpleNamespace(fix=fix)
 

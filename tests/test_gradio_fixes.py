@@ -101,10 +101,10 @@ def test_a_relayed_drawing_is_decoded_as_the_sketchpad_decodes_it_and_only_from_
     assert gradio_fixes.editor_value(pad, None) is None
 
 
-def test_no_python_event_of_the_page_takes_the_sketchpad_as_input(tmp_path):
-    """Once the sketchpad is a Python event's input, Gradio's page makes it export and upload its canvas on
-    every later event (each webcam frame among them): the page relays it by JavaScript instead, and only the
-    API's read_sketch, which the page never calls, takes it directly."""
+def test_no_python_event_of_the_page_takes_or_sets_the_sketchpad(tmp_path):
+    """Once the sketchpad is a Python event's input or output, Gradio's page makes it export and upload its
+    canvas on every later event (each webcam frame among them): the page relays it by JavaScript instead,
+    examples included, and only the API's read_sketch, which the page never calls, takes it directly."""
     import app
     from nextnum.web.checkpoints import Checkpoints
     from nextnum.web.training import TrainingSlot
@@ -117,3 +117,23 @@ def test_no_python_event_of_the_page_takes_the_sketchpad_as_input(tmp_path):
                    if any(c["id"] in t for d in python for t in d["targets"]))  # behind a hidden button
     relays = [d for d in cfg["dependencies"] if pad in d["inputs"] and not d.get("backend_fn")]
     assert relays and all(d["js"] == gradio_fixes.RELAY_JS for d in relays)
+    setters = [d for d in cfg["dependencies"] if pad in d["outputs"]]
+    assert setters and all(not d.get("backend_fn") for d in setters), [d.get("api_name") for d in setters]
+
+
+def test_every_tab_sits_in_one_tab_bar(tmp_path):
+    """A component placed beside the tabs rather than inside one splits Gradio's tab bar: the tabs after it
+    show in a second bar, with their content on the page at the same time as the chosen tab's."""
+    import app
+    from nextnum.web.checkpoints import Checkpoints
+    from nextnum.web.training import TrainingSlot
+    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
+    cfg = demo.get_config_file()
+    kinds = {c["id"]: c.get("type") for c in cfg["components"]}
+
+    def find(node, kind):
+        found = [node] if kinds.get(node["id"]) == kind else []
+        return found + [n for child in node.get("children", []) for n in find(child, kind)]
+    bars = find(cfg["layout"], "tabs")
+    assert len(bars) == 1, f"{len(bars)} tab bars"
+    assert [kinds[c["id"]] for c in bars[0]["children"]] == ["tabitem"] * 5

@@ -62,8 +62,12 @@ class Handlers:
     def read_drawing(self, editor: Any, data: dict | None, live: str | None, layer: str | None, head: str | None,
                      stages_shown: bool | None = None) -> tuple:
         """The Draw tab: the sketchpad's value as the page relayed it (gradio_fixes.editor_value), read as read()
-        reads; the decoded drawing comes last, kept for the selectors, the stages and a correction."""
-        image = gradio_fixes.editor_value(editor, data)
+        reads; the decoded drawing comes last (read_and_keep)."""
+        return self.read_and_keep(gradio_fixes.editor_value(editor, data), live, layer, head, stages_shown)
+
+    def read_and_keep(self, image: Any, live: str | None, layer: str | None, head: str | None,
+                      stages_shown: bool | None = None) -> tuple:
+        """read(), and the image itself last: the Draw tab keeps it for the selectors, the stages and a correction."""
         return (*self.read(image, live, layer, head, stages_shown), image)
 
     def stages(self, image: Any, live: str | None) -> tuple[list, bool]:

@@ -107,14 +107,17 @@ def clear_sketch(elem_id: str) -> str:
 # JavaScript for a relay event (fn=None, inputs=the sketchpad, outputs=a hidden gr.JSON): hand the sketchpad's
 # value on unchanged. See editor_value for why.
 RELAY_JS = "(value) => value"
+# JavaScript for an event from a hidden gr.Image that gr.Examples fills, to the sketchpad: the example as
+# the sketchpad's picture (gr.Examples aimed at the sketchpad itself would make it a Python event's output)
+EXAMPLE_JS = "(image) => image ? {background: image, layers: [], composite: image} : null"
 
 
 def editor_value(editor: Any, data: dict[str, Any] | None) -> dict[str, Any] | None:
     """The sketchpad `editor`'s value from what the page relayed through a hidden gr.JSON (RELAY_JS),
     decoded as Gradio decodes the sketchpad's own input: {"background", "layers", "composite"}.
 
-    Gradio 6.31's page asks every component that was ever an input of a Python event for its value again
-    on each later event, and a Sketchpad answers by exporting its canvas and uploading it anew (three
+    Gradio 6.31's page asks every component that was ever an input or output of a Python event for its
+    value again on each later event, and a Sketchpad answers by exporting its canvas and uploading it anew (three
     uploads each time). Once a drawing had been read, every webcam frame made the hidden sketchpad export
     and upload: 5 uploads per frame, and the webcam fell from 19 to 2.5 readings a second in headless
     Chromium. Relayed through a JavaScript-only event, the sketchpad is asked once per change."""
