@@ -252,6 +252,8 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
                 metrics["corrections"] = corr.report(before, held_out_accuracy(best_model, cfg, corrections))
             checkpoint.save(out, best_model, cfg, metrics)
         log.info("%s at step %d: best val seq acc %.4f", status, s.step, s.best)
+        if world > 1:  # leave the group together, once rank 0 has rewritten the checkpoint: a rank that tore
+            dist.barrier()  # its gloo group down while rank 0 was still saving was seen to abort (SIGABRT)
         return metrics
     finally:
         torch.set_num_threads(threads_before)
