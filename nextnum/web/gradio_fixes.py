@@ -125,5 +125,5 @@ def editor_value(editor: Any, data: dict[str, Any] | None) -> dict[str, Any] | N
         return None
     from gradio import processing_utils
     from gradio.components.image_editor import EditorData
-    processing_utils.check_all_files_in_cache(data)  # a relayed path must be one the page uploaded
+    processing_utils.check_all_files_in_cache(data)  # only paths in the upload folder: what the page uploaded
     return editor.preprocess(EditorData.model_validate(data, context={"validate_meta": True}))
