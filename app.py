@@ -90,16 +90,16 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
 
 def wire_reading(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace,
                  api_name: str | bool) -> None:
-    """Read on every change of the image (api_name names that endpoint) and redraw on the selectors."""
-    inputs = [image, live, out.layer, out.head, out.shown]
-    image.change(ev.read, inputs, out.outs, api_name=api_name, **QUIET)
+    """Read on every change of the image (api_name names that endpoint), and wire_views."""
+    image.change(ev.read, [image, live, out.layer, out.head, out.shown], out.outs, api_name=api_name, **QUIET)
+    wire_views(ev, image, live, out)
+
+
+def wire_views(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace) -> None:
+    """Redraw the image's reading on the selectors; the stage pictures are drawn only while their accordion
+    is open."""
     for sel in (out.layer, out.head):
-        sel.change(ev.read, inputs, out.outs, api_name=False, **QUIET)
-    wire_stages(ev, image, live, out)
-
-
-def wire_stages(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace) -> None:
-    """The stage pictures are drawn only while their accordion is open."""
+        sel.change(ev.read, [image, live, out.layer, out.head, out.shown], out.outs, api_name=False, **QUIET)
     out.acc.expand(ev.stages, [image, live], [out.outs[5], out.shown], api_name=False, show_progress="hidden")
     out.acc.collapse(lambda: False, None, out.shown, api_name=False, queue=False)
 
@@ -129,10 +129,7 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
                    api_name=False, **QUIET)  # ...and read as it is (the sketchpad exports it only once drawn on)
     drawn.change(partial(ev.read_drawing, sketch), [drawn, live, out.layer, out.head, out.shown], out.outs + [image],
                  api_name=False, **QUIET)
-    inputs = [image, live, out.layer, out.head, out.shown]
-    for sel in (out.layer, out.head):
-        sel.change(ev.read, inputs, out.outs, api_name=False, **QUIET)
-    wire_stages(ev, image, live, out)
+    wire_views(ev, image, live, out)
     out.fix.save.click(ev.correct, [image, out.fix.digits], out.fix.note, api_name=False)
     clear_btn.click(lambda: (*views.empty_views(), None), None, out.outs + [image], api_name=False,
                     js=gradio_fixes.clear_sketch("sketch"))

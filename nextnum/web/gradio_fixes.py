@@ -117,10 +117,11 @@ def editor_value(editor: Any, data: dict[str, Any] | None) -> dict[str, Any] | N
     decoded as Gradio decodes the sketchpad's own input: {"background", "layers", "composite"}.
 
     Gradio 6.31's page asks every component that was ever an input or output of a Python event for its
-    value again on each later event, and a Sketchpad answers by exporting its canvas and uploading it anew (three
-    uploads each time). Once a drawing had been read, every webcam frame made the hidden sketchpad export
-    and upload: 5 uploads per frame, and the webcam fell from 19 to 2.5 readings a second in headless
-    Chromium. Relayed through a JavaScript-only event, the sketchpad is asked once per change."""
+    value again on each later event, and a Sketchpad answers by exporting its canvas and uploading it anew
+    (three uploads each time). Once a drawing had been read, every webcam frame made the hidden sketchpad
+    export and upload: 5 uploads per frame, and the webcam fell from 19 to 2.5 readings a second in
+    headless Chromium. Relayed through JavaScript-only events, the sketchpad is asked only by the events
+    its own changes trigger."""
     if not data:
         return None
     from gradio import processing_utils
