@@ -8,7 +8,6 @@ starting the server (options, process settings, launch) in nextnum/web/server.py
 from __future__ import annotations
 
 import os
-from functools import partial
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -23,7 +22,7 @@ import gradio as gr  # noqa: E402
 
 from nextnum.checkpoint import CheckpointError  # noqa: E402
 from nextnum.corrections import Corrections  # noqa: E402
-from nextnum.web import gradio_fixes, views  # noqa: E402
+from nextnum.web import gradio_fixes, sketchpad, views  # noqa: E402
 from nextnum.web.checkpoints import Checkpoints  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
 from nextnum.web.training import TrainingSlot, training_configs  # noqa: E402
@@ -106,35 +105,24 @@ def wire_views(ev: Handlers, image: gr.components.Component, live: gr.State, out
 
 def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) -> SimpleNamespace:
     with gr.Tab("Draw", id="draw"):
-        sketch = gr.Sketchpad(image_mode="L", type="numpy", canvas_size=(900, 300), layers=False, transforms=(),
-                              brush=gr.Brush(default_size=14, colors=["#000000"], color_mode="fixed"),
-                              label="Write a number (1–5 digits)", elem_id="sketch")
-        with gr.Row():
-            read_btn = gr.Button("Read", variant="primary", elem_id="read")
-            clear_btn = gr.Button("Clear")
+        pad = sketchpad.sketchpad("sketch")
+        read_btn = gr.Button("Read", variant="primary", elem_id="read")
         out = results("draw", layers, heads)
-        # the sketchpad is never a Python event's input or output in the page: an example goes in, and the
-        # drawing comes out, through these hidden fields and JavaScript-only events (why: gradio_fixes.editor_value)
-        example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")
+        example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")  # shown on the pad
         gr.Examples(EXAMPLES, inputs=example, label="Examples: MNIST test digits drawn large",
                     cache_examples=False, elem_id="sketch_examples")
-        drawn = gr.JSON(visible="hidden", elem_id="sketch_relay")
         image = gr.State(None)  # the drawing last read: for the selectors, the stages and a correction
-        api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar
-    relay = dict(fn=None, inputs=sketch, outputs=drawn, js=gradio_fixes.RELAY_JS, api_name=False, queue=False)
-    sketch.change(**relay, trigger_mode="always_last")  # live as the sketch changes...
-    read_btn.click(**relay)  # ...and on the button
-    example.change(None, example, sketch, js=gradio_fixes.EXAMPLE_JS, api_name=False, queue=False)  # shown...
-    example.change(ev.read_and_keep, [example, live, out.layer, out.head, out.shown], out.outs + [image],
-                   api_name=False, **QUIET)  # ...and read as it is (the sketchpad exports it only once drawn on)
-    drawn.change(partial(ev.read_drawing, sketch), [drawn, live, out.layer, out.head, out.shown], out.outs + [image],
-                 api_name=False, **QUIET)
+        with gr.Group(visible=False):  # for API clients: a Gradio Sketchpad value, read as /predict reads
+            api_sketch = gr.Sketchpad(image_mode="L", type="numpy", layers=False)
+            api_read = gr.Button()  # inside the tab: anything else beside the tabs splits their bar
+    reading = [pad, live, out.layer, out.head, out.shown]
+    pad.change(ev.read_pad, reading, out.outs + [image], api_name=False, **QUIET)  # each stroke, Undo, Clear
+    read_btn.click(ev.read_pad, reading, out.outs + [image], api_name=False, **QUIET)
+    example.change(None, example, None, js=sketchpad.show_example_js("sketch"), api_name=False, queue=False)
     wire_views(ev, image, live, out)
     out.fix.save.click(ev.correct, [image, out.fix.digits], out.fix.note, api_name=False)
-    clear_btn.click(lambda: (*views.empty_views(), None), None, out.outs + [image], api_name=False,
-                    js=gradio_fixes.clear_sketch("sketch"))
-    # for API clients: read a Sketchpad value sent as such (the page itself never calls this)
-    api_read.click(ev.read, [sketch, live, out.layer, out.head, out.shown], out.outs, api_name="read_sketch", **QUIET)
+    api_read.click(ev.read, [api_sketch, live, out.layer, out.head, out.shown], out.outs, api_name="read_sketch",
+                   **QUIET)
     return out
 
 
@@ -268,7 +256,6 @@ def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: C
                        concurrency_id="train", show_progress_on=[tr.outs[0]])
         demo.load(ev.names, None, top.ckpt, api_name=False)
         demo.load(lambda: (False, False), None, [draw.shown, up.shown], api_name=False, queue=False)  # a page
-        demo.load(None, js=gradio_fixes.ready_to_draw("sketch"))
         demo.load(ev.start_choices, None, tr.start_from, api_name=False)
         demo.load(ev.card, live, card, api_name=False)
         demo.load(ev.corrections_overview, None, tr.corr.shown, api_name=False)

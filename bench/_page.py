@@ -40,8 +40,6 @@ WATCH_JS = """([digits, card]) => {
   };
   tick();
 }"""
-READY_JS = """() => [...document.querySelectorAll('#sketch button[aria-label="Brush"]')]
-  .some(b => b.classList.contains('highlight'))"""
 
 
 class Requests:
@@ -79,12 +77,9 @@ def clear(page, quiet: float = 0.8) -> None:
     time.sleep(quiet)
 
 
-def draw_number(page, text: str) -> bool:
-    """Draw text's digits side by side on the sketchpad; False when no drawing tool was chosen first
-    (the Brush is then clicked, as a user would, and the number drawn)."""
-    ready = page.evaluate(READY_JS)
-    if not ready:
-        page.get_by_role("button", name="Brush").first.click()
+def draw_number(page, text: str) -> None:
+    """Draw text's digits side by side on the sketchpad."""
+    page.locator("#sketch canvas").first.scroll_into_view_if_needed()
     box = page.locator("#sketch canvas").first.bounding_box()
     w, h, gap = 0.07, 0.5, 0.045
     left = 0.5 - (len(text) * w + (len(text) - 1) * gap) / 2
@@ -98,7 +93,6 @@ def draw_number(page, text: str) -> bool:
             for p in pts[1:]:
                 page.mouse.move(*p, steps=3)  # each move redraws the canvas: few steps keep drawing quick
             page.mouse.up()
-    return ready
 
 
 def wait_settled(page, quiet: float, timeout: float = 90) -> dict[str, Any]:
@@ -154,7 +148,7 @@ def summarise(profile: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def profile_rows(s: dict[str, Any]) -> list[list[Any]]:
-    names = {"upload": "sketch PNGs uploaded", "component_server": "sketch blobs handed to the editor",
+    names = {"upload": "files uploaded by the page", "component_server": "component calls (an image editor's blobs)",
              "queue": "reading requested (queue/join)", "file": "pictures fetched"}
     rows = [[f"{names[k]} ({s[k]['requests']:.0f} requests)", s[k]["start"], s[k]["end"], s[k]["end"] - s[k]["start"]]
             for k in ("upload", "component_server", "queue", "file") if k in s]

@@ -9,8 +9,7 @@ Starts `python app.py` (1 torch thread, Gradio's per-request profiling on) unles
 Debian's Chromium through Playwright (headless, software rendering, a fake camera).
 - Draw tab: each number is drawn with the mouse, stroke by stroke, on a cleared sketchpad. Settle time:
   from the last mouse-up to the last change of the reading (digits and reading card); pictures: to the
-  last picture loaded. The sketchpad is not clicked ready: a number drawn while no tool is chosen is
-  counted under "not ready" (its Brush is clicked, and the number drawn again).
+  last picture loaded.
 - Webcam tab: the fake camera plays a y4m video of a written number (a dot moves beside it, so every
   frame differs). Readings shown per second: new annotated frames loaded into the page.
 - Where the time goes: the requests the page makes after each mouse-up (request.timing), against the
@@ -62,16 +61,15 @@ def draw_phase(page, reqs: P.Requests, url: str, texts: list[str], quiet: float)
     rows, profile = [], []
     for text in texts:
         P.clear(page)
-        ready = P.draw_number(page, text)
+        P.draw_number(page, text)
         res = P.wait_settled(page, quiet)
-        res.update(text=text, ready=ready)
+        res.update(text=text)
         rows.append(res)
         if res["up_ms"] is not None:
             profile.append(P.attribute(page, reqs, res["up_ms"], server_traces(url)))
     settle = [r["settle_ms"] for r in rows if r["settle_ms"] is not None]
     pictures = [r["pictures_ms"] for r in rows if r["pictures_ms"] is not None]
-    return {"numbers": len(rows), "not_ready": sum(not r["ready"] for r in rows),
-            "read_right": sum(r["read"] == r["text"] for r in rows) / max(1, len(rows)),
+    return {"numbers": len(rows), "read_right": sum(r["read"] == r["text"] for r in rows) / max(1, len(rows)),
             "unchanged": sum(r["settle_ms"] is None for r in rows), "settle_ms": C.stats(settle),
             "pictures_ms": C.stats(pictures), "profile": P.summarise(profile), "rows": rows}
 
@@ -136,7 +134,7 @@ def report(res: dict[str, Any]) -> None:
     print(f"Real time in headless Chromium ({mc['cpu']}, {mc['cores']} cores, load {mc['loadavg_1m']}; "
           f"software rendering; checkpoint {res['checkpoint']})\n")
     rows = [["Draw: last mouse-up -> reading settled", d["settle_ms"]["p50"], d["settle_ms"]["p95"],
-             f"{d['numbers']} numbers, {d['read_right']:.0%} read right, {d['not_ready']} not ready, "
+             f"{d['numbers']} numbers, {d['read_right']:.0%} read right, "
              f"{d['unchanged']} unchanged"],
             ["Draw: last mouse-up -> last picture loaded", d["pictures_ms"]["p50"], d["pictures_ms"]["p95"], ""]]
     print(C.table(["what", "p50 ms", "p95 ms", "note"], rows))

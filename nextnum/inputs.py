@@ -1,10 +1,13 @@
-"""Any image input (file, array, PIL image, sketchpad value) as the uint8 array every reader reads.
+"""Any image input (file, data URL, array, PIL image, sketchpad value) as the uint8 array every reader reads.
 
 Every reader (the app, `python -m nextnum.predict`, `evaluate --images`, Predictor.predict) goes
 through `read_image`, so one file reads the same whichever way it comes in.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +19,7 @@ MAX_SIDE = 10_000  # refuse images larger than this (either side)
 # of the image read: a 10,000 px upload took 9 s and 2.8 GB at full size, a fraction of a second shrunk,
 # and the reading hardly changes (the digits are looked for on a copy of at most 800 px anyway).
 READ_SIDE = 2000
+MAX_DATA_URL = 20 * 2**20  # characters of base64 (15 MB of image file): larger images come as files
 
 
 class ImageError(ValueError):
@@ -56,7 +60,7 @@ def to_array(image: Any) -> np.ndarray:
     """Any supported input -> uint8 array (H, W), (H, W, 3) RGB or (H, W, 4) RGBA.
 
     Accepts numpy arrays (uint8, uint16, bool, other ints, float in [0, 1] or [0, 255]), PIL images,
-    file paths and Gradio's sketchpad/image-editor value ({"composite": ...}).
+    file paths, images as data URLs (the Draw tab's sketchpad) and Gradio's sketchpad/image-editor value ({"composite": ...}).
     """
     if isinstance(image, dict):
         if "composite" not in image:
@@ -66,7 +70,9 @@ def to_array(image: Any) -> np.ndarray:
             return np.full((8, 8), 255, np.uint8)  # an untouched sketchpad: blank
     if image is None:
         raise ImageError("no image was given")
-    if isinstance(image, (str, Path)):
+    if isinstance(image, str) and image.startswith("data:"):
+        image = _read_data_url(image)
+    elif isinstance(image, (str, Path)):
         image = _read_file(Path(image))
     if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
         if image.mode not in ("1", "L", "RGB", "RGBA", "I;16", "I", "F"):
@@ -108,29 +114,48 @@ def to_array(image: Any) -> np.ndarray:
 def _read_file(path: Path) -> np.ndarray:
     if not path.is_file():
         raise ImageError(f"no such image file: {path}")
-    hw = _header_size(path)
+    return _decode(np.fromfile(str(path), dtype=np.uint8), path.name, path)
+
+
+def _read_data_url(url: str) -> np.ndarray:
+    """An image sent inline as "data:image/<type>;base64,<bytes>" (the Draw tab's sketchpad sends PNGs so),
+    decoded as a file with those bytes is."""
+    head, _, body = url.partition(",")
+    if not (head.startswith("data:image/") and head.endswith(";base64")):
+        raise ImageError("expected an image file, an array or a data URL (data:image/png;base64,...)")
+    if len(body) > MAX_DATA_URL:
+        raise ImageError(f"the image sent inline is over {MAX_DATA_URL * 3 // 4 // 2**20} MB; send it as a file")
+    try:
+        data = base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise ImageError("the image sent inline is not valid base64") from None
+    return _decode(np.frombuffer(data, np.uint8), "the image sent inline", io.BytesIO(data))
+
+
+def _decode(data: np.ndarray, name: str, source: Path | io.BytesIO) -> np.ndarray:
+    """Encoded image bytes (source: the same, for reading the header) -> uint8 array, RGB(A) channel order."""
+    hw = _header_size(source, name)
     if hw is not None and max(hw) > MAX_SIDE:  # before decoding: a small PNG can hold a gigapixel
         raise ImageError(f"image is {hw[1]}x{hw[0]}; the largest accepted side is {MAX_SIDE} px")
-    data = np.fromfile(str(path), dtype=np.uint8)
     try:
         arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
     except cv2.error:
         arr = None
     if arr is None:
-        raise ImageError(f"{path.name} is not an image NextNum can read (PNG, JPEG, BMP, WebP, TIFF)")
+        raise ImageError(f"{name} is not an image NextNum can read (PNG, JPEG, BMP, WebP, TIFF)")
     if arr.ndim == 3:  # OpenCV decodes to BGR(A)
         arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
     return arr
 
 
-def _header_size(path: Path) -> tuple[int, int] | None:
-    """(height, width) from the file's header without decoding it; None if PIL cannot tell."""
+def _header_size(source: Path | io.BytesIO, name: str) -> tuple[int, int] | None:
+    """(height, width) from the image's header without decoding it; None if PIL cannot tell."""
     from PIL import Image
     try:
-        with Image.open(path) as im:  # reads the header only
+        with Image.open(source) as im:  # reads the header only
             return im.size[::-1]
     except Image.DecompressionBombError:  # over twice PIL's pixel limit, so over MAX_SIDE squared
-        raise ImageError(f"{path.name} is over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; "
+        raise ImageError(f"{name} is over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; "
                          f"the largest accepted side is {MAX_SIDE} px") from None
     except Exception:  # not something PIL reads: OpenCV decides below
         return None

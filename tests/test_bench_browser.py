@@ -28,9 +28,9 @@ def test_browser_bench_runs_and_profiles_the_draw_tab_and_the_webcam():
     res = json.loads(r.stdout.strip().splitlines()[-1])
     draw, cam = res["draw"], res["webcam"]
     assert res["bench"] == "browser" and draw["numbers"] == 3
-    assert draw["not_ready"] == 0, "the sketchpad opened or was cleared with no drawing tool chosen"
     assert draw["settle_ms"]["n"] == 3 and draw["settle_ms"]["p50"] > 0, "a number got no reading after its last stroke"
-    assert {"upload", "queue", "server"} <= set(draw["profile"]), draw["profile"]
+    assert {"queue", "server"} <= set(draw["profile"]), draw["profile"]
+    assert "upload" not in draw["profile"], "the page uploaded files for a drawing (it travels inside the event)"
     # each number is drawn on a cleared sketchpad: a reading longer than the number read earlier strokes too
     assert all(len(row["read"]) == len(row["text"]) for row in draw["rows"]), draw["rows"]
     assert cam["readings_per_s"] > 0 and cam["read"].isdigit()

@@ -78,49 +78,6 @@ def test_an_image_gradio_cannot_decode_is_refused_with_nextnums_message(tmp_path
     assert (got["composite"] if component == "sketchpad" else got).shape[:2] == (40, 60)  # decoded as before
 
 
-def test_a_relayed_drawing_is_decoded_as_the_sketchpad_decodes_it_and_only_from_the_upload_folder(tmp_path,
-                                                                                                monkeypatch):
-    """The Draw tab hands the sketchpad's value on through a hidden field: what comes back is read like the
-    sketchpad's own input, and a path the page did not upload (a client naming a server file) is refused."""
-    import gradio as gr
-    from gradio import processing_utils
-    pad = gr.Sketchpad(image_mode="L", type="numpy")
-    uploads, elsewhere = tmp_path / "uploads", tmp_path / "server"
-    uploads.mkdir(), elsewhere.mkdir()
-    monkeypatch.setattr(processing_utils, "get_upload_folder", lambda: str(uploads))
-    for folder in (uploads, elsewhere):
-        Image.fromarray(np.full((40, 60), 200, np.uint8)).save(folder / "composite.png")
-
-    def relayed(folder):
-        return {"background": None, "layers": [],
-                "composite": {"path": str(folder / "composite.png"), "meta": {"_type": "gradio.FileData"}}}
-    got = gradio_fixes.editor_value(pad, relayed(uploads))
-    assert got["composite"].shape == (40, 60) and got["layers"] == []
-    with pytest.raises(gr.Error, match="not in the cache folder"):
-        gradio_fixes.editor_value(pad, relayed(elsewhere))
-    assert gradio_fixes.editor_value(pad, None) is None
-
-
-def test_no_python_event_of_the_page_takes_or_sets_the_sketchpad(tmp_path):
-    """Once the sketchpad is a Python event's input or output, Gradio's page makes it export and upload its
-    canvas on every later event (each webcam frame among them): the page relays it by JavaScript instead,
-    examples included, and only the API's read_sketch, which the page never calls, takes it directly."""
-    import app
-    from nextnum.web.checkpoints import Checkpoints
-    from nextnum.web.training import TrainingSlot
-    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
-    cfg = demo.get_config_file()
-    pad = next(c["id"] for c in cfg["components"] if c.get("props", {}).get("elem_id") == "sketch")
-    python = [d for d in cfg["dependencies"] if pad in d["inputs"] and d.get("backend_fn")]
-    assert [d["api_name"] for d in python] == ["read_sketch"]
-    assert not any(c.get("props", {}).get("visible", True) is True for c in cfg["components"]
-                   if any(c["id"] in t for d in python for t in d["targets"]))  # behind a hidden button
-    relays = [d for d in cfg["dependencies"] if pad in d["inputs"] and not d.get("backend_fn")]
-    assert relays and all(d["js"] == gradio_fixes.RELAY_JS for d in relays)
-    setters = [d for d in cfg["dependencies"] if pad in d["outputs"]]
-    assert setters and all(not d.get("backend_fn") for d in setters), [d.get("api_name") for d in setters]
-
-
 def test_every_tab_sits_in_one_tab_bar(tmp_path):
     """A component placed beside the tabs rather than inside one splits Gradio's tab bar: the tabs after it
     show in a second bar, with their content on the page at the same time as the chosen tab's."""

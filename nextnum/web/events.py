@@ -11,9 +11,9 @@ import gradio as gr
 
 from ..checkpoint import CheckpointError
 from ..config import Config
-from ..inputs import ImageError
+from ..inputs import ImageError, to_array
 from ..corrections import Corrections
-from . import feedback, gradio_fixes, training, views, webcam
+from . import feedback, training, views, webcam
 from .checkpoints import Checkpoints
 
 if TYPE_CHECKING:
@@ -59,11 +59,17 @@ class Handlers:
             log.info("read %r (%.2f) with %s in %.0f ms", pred.text, pred.confidence, live, pred.timings_ms["total"])
         return views.reading_views(pred, live, layer, head, stages=stages_shown is not False)
 
-    def read_drawing(self, editor: Any, data: dict | None, live: str | None, layer: str | None, head: str | None,
-                     stages_shown: bool | None = None) -> tuple:
-        """The Draw tab: the sketchpad's value as the page relayed it (gradio_fixes.editor_value), read as read()
-        reads; the decoded drawing comes last (read_and_keep)."""
-        return self.read_and_keep(gradio_fixes.editor_value(editor, data), live, layer, head, stages_shown)
+    def read_pad(self, drawing: str | None, live: str | None, layer: str | None, head: str | None,
+                 stages_shown: bool | None = None) -> tuple:
+        """The Draw tab: the sketchpad's drawing (a PNG data URL; "" once cleared), read as read() reads; the
+        decoded drawing comes last (read_and_keep). A cleared pad empties the results."""
+        if not drawing:
+            return (*views.empty_views(), None)
+        try:
+            image = to_array(drawing)
+        except ImageError as e:
+            raise _refused("a drawing", e) from None
+        return self.read_and_keep(image, live, layer, head, stages_shown)
 
     def read_and_keep(self, image: Any, live: str | None, layer: str | None, head: str | None,
                       stages_shown: bool | None = None) -> tuple:
