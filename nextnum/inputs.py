@@ -60,7 +60,8 @@ def to_array(image: Any) -> np.ndarray:
     """Any supported input -> uint8 array (H, W), (H, W, 3) RGB or (H, W, 4) RGBA.
 
     Accepts numpy arrays (uint8, uint16, bool, other ints, float in [0, 1] or [0, 255]), PIL images,
-    file paths, images as data URLs (the Draw tab's sketchpad) and Gradio's sketchpad/image-editor value ({"composite": ...}).
+    file paths, images as data URLs (the Draw tab's sketchpad) and Gradio's sketchpad/image-editor value
+    ({"composite": ...}).
     """
     if isinstance(image, dict):
         if "composite" not in image:

@@ -25,9 +25,9 @@ CSS = """
 .nn-label { flex: 1; font-size: var(--block-label-text-size); color: var(--block-label-text-color); }
 .nn-bar button { padding: 2px 12px; border: 1px solid var(--border-color-primary); border-radius: var(--radius-sm);
   background: var(--button-secondary-background-fill); color: var(--button-secondary-text-color); cursor: pointer; }
-canvas { display: block; width: 100%; aspect-ratio: %(w)d / %(h)d; background: #fff; cursor: crosshair;
-  touch-action: none; border: 1px solid var(--border-color-primary); border-radius: var(--radius-md); }
-""".replace("%(w)d", str(WIDTH)).replace("%(h)d", str(HEIGHT))
+canvas { display: block; width: 100%; height: auto; background: #fff; cursor: crosshair; touch-action: none;
+  border: 1px solid var(--border-color-primary); border-radius: var(--radius-md); }
+"""  # height: auto keeps the canvas's own width:height
 
 # Runs once when the pad is shown (element: its root; props.value: what the app reads). The pad keeps its
 # strokes so that Undo can redraw without the last one; a picture shown by show(url) (an example) sits
