@@ -82,15 +82,18 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
     with gr.Accordion("Preprocessing stages and details", open=False) as acc:
         stages = gr.Gallery(label="Preprocessing stages", columns=6, height=200, format="jpeg", object_fit="contain")
         info = gr.JSON(label="Details")
-    shown = gr.State(None)  # stages accordion: False closed, True open, None no page (API callers get the stages)
+        # API callers ask for the stage pictures with this parameter; in the page it stays off
+        asked = gr.Checkbox(False, label="stages", visible=False)
+    shown = gr.State(False)  # the page's stages accordion: True while open
     return SimpleNamespace(outs=[text, html_, per, comb, enc, stages, info], layer=layer, head=head, fix=fix,
-                           acc=acc, shown=shown)
+                           acc=acc, shown=shown, asked=asked)
 
 
 def wire_reading(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace,
                  api_name: str | bool) -> None:
     """Read on every change of the image (api_name names that endpoint), and wire_views."""
-    image.change(ev.read, [image, live, out.layer, out.head, out.shown], out.outs, api_name=api_name, **QUIET)
+    image.change(ev.read, [image, live, out.layer, out.head, out.shown, out.asked], out.outs, api_name=api_name,
+                 **QUIET)
     wire_views(ev, image, live, out)
 
 
@@ -121,8 +124,8 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
     example.change(None, example, None, js=sketchpad.show_example_js("sketch"), api_name=False, queue=False)
     wire_views(ev, image, live, out)
     out.fix.save.click(ev.correct, [image, out.fix.digits], out.fix.note, api_name=False)
-    api_read.click(ev.read, [api_sketch, live, out.layer, out.head, out.shown], out.outs, api_name="read_sketch",
-                   **QUIET)
+    api_read.click(ev.read, [api_sketch, live, out.layer, out.head, out.shown, out.asked], out.outs,
+                   api_name="read_sketch", **QUIET)
     return out
 
 
@@ -255,7 +258,6 @@ def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: C
                        tr.outs + [top.ckpt, tr.token, tr.start_from], api_name="train", concurrency_limit=2,
                        concurrency_id="train", show_progress_on=[tr.outs[0]])
         demo.load(ev.names, None, top.ckpt, api_name=False)
-        demo.load(lambda: (False, False), None, [draw.shown, up.shown], api_name=False, queue=False)  # a page
         demo.load(ev.start_choices, None, tr.start_from, api_name=False)
         demo.load(ev.card, live, card, api_name=False)
         demo.load(ev.corrections_overview, None, tr.corr.shown, api_name=False)

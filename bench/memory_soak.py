@@ -65,8 +65,9 @@ def main(argv: list[str] | None = None) -> int:
                 def request(i: int) -> None:  # Gradio's REST API: each call is a new session
                     path = http.post("/gradio_api/upload", files=[("files", ("x.png", examples[i % len(examples)]
                                                                               .read_bytes(), "image/png"))]).json()[0]
-                    r = http.post("/gradio_api/call/predict", json={"data": [
-                        {"path": path, "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}}, "rollout", "mean"]})
+                    data = [{"path": path, "orig_name": "x.png", "meta": {"_type": "gradio.FileData"}},
+                            "rollout", "mean", False]  # no stage pictures, as the Upload tab's page reads
+                    r = http.post("/gradio_api/call/predict", json={"data": data})
                     with http.stream("GET", f"/gradio_api/call/predict/{r.json()['event_id']}") as s:
                         body = "".join(s.iter_text())
                     assert "event: complete" in body, body[-300:]

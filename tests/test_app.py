@@ -62,6 +62,17 @@ def test_predict_reads_the_examples(client):
         assert sum(right) >= SHIPPED_EXAMPLES_READ, f"read right: {right}"
 
 
+def test_predict_returns_the_stage_pictures_only_when_asked(client):
+    path = handle_file(str(EXAMPLES / "17.png"))
+    plain = client.predict(path, api_name="/predict")
+    asked = client.predict(path, "rollout", "mean", True, api_name="/predict")
+    assert plain[0] == asked[0] and plain[5] == [] and plain[2]  # the digit maps always, no stages
+    assert [s["caption"] for s in asked[5]] == ["original", "grayscale", "normalised", "binary", "ink box", "canvas"]
+    sketch = {"background": None, "layers": [], "composite": path}
+    assert client.predict(sketch, api_name="/read_sketch")[5] == []
+    assert len(client.predict(sketch, "rollout", "mean", True, api_name="/read_sketch")[5]) == 6
+
+
 def test_blank_and_bad_files_give_clear_messages(client, tmp_path):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((300, 900), 255, np.uint8))

@@ -304,7 +304,7 @@ def test_8_clients_x_50_requests_without_an_error(server, files):
                     if k % 10 == 9:  # every tenth an upload with the full set of pictures back
                         path = h.post("/gradio_api/upload", files=[("files", ("d.png", upload_bytes, "image/png"))])
                         out = call(h, "predict", [{"path": path.json()[0], "orig_name": "d.png",
-                                                   "meta": {"_type": "gradio.FileData"}}, "rollout", "mean"],
+                                                   "meta": {"_type": "gradio.FileData"}}, "rollout", "mean", False],
                                    session)
                         assert out[0].isdigit(), out[0]
                         for pic in [out[3], out[4]] + [g["image"] for g in out[2]]:

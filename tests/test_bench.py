@@ -100,6 +100,10 @@ def test_serving(ckpt):
     res = run_bench("serving.py", ckpt)
     assert [r["users"] for r in res["runs"]] == [1, 2]
     assert all(r["errors"] == 0 and r["ok"] == r["requests"] for r in res["runs"])
+    alt = res["alternating"]  # at the most users: no-op, /predict, no-op; the ratio pools each endpoint's turns
+    assert alt["users"] == 2 and len(alt["rounds"]) == 1 and len(alt["floors"]) == 2
+    assert alt["floor_ms"]["n"] == sum(f["ok"] for f in alt["floors"]) == 8
+    assert res["p95_ratio"] == round(alt["predict_ms"]["p95"] / alt["floor_ms"]["p95"], 2)
 
 
 @pytest.mark.slow

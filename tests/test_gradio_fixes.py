@@ -19,14 +19,16 @@ def picture():
     return Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), np.uint8))
 
 
-def test_saving_the_same_picture_again_replaces_the_file_instead_of_rewriting_it(tmp_path, picture):
+def test_saving_the_same_picture_again_keeps_the_cached_file_and_refreshes_its_age(tmp_path, picture):
     path = processing_utils.save_pil_to_cache(picture, str(tmp_path), format="png")  # as gr.Gallery calls it
-    whole = open(path, "rb").read()
+    whole, first = open(path, "rb").read(), os.stat(path)
+    os.utime(path, (first.st_atime - 3600, first.st_mtime - 3600))  # cached an hour ago
     with open(path, "rb") as served:  # a response still being sent
         again = processing_utils.save_img_array_to_cache(np.asarray(picture), str(tmp_path), format="png")  # gr.Image
         assert again == path
-        assert os.fstat(served.fileno()).st_ino != os.stat(path).st_ino, "rewritten in place"
+        assert os.stat(path).st_ino == first.st_ino, "written again"
         assert served.read() == whole
+    assert os.stat(path).st_mtime > first.st_mtime - 60, "left to age: delete_cache could remove it while in use"
     assert open(path, "rb").read() == whole
     assert os.listdir(os.path.dirname(path)) == ["image.png"]  # no temporary files left
 

@@ -70,13 +70,14 @@ def test_the_webcam_tint_is_drawn_at_a_quarter_size(predictor):
     assert colour.shape == (120, 160, 3) and alpha.shape == (120, 160) and 0 < alpha.max() <= 0.7
 
 
-def test_stage_pictures_follow_the_accordion(predictor):
+def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predictor):
     ev = Handlers.__new__(Handlers)  # only the reading handlers: no checkpoints, training or corrections
     ev.predictor = lambda live: predictor
     img = typed("27")
     assert ev.read(img, "m", "rollout", "mean", False)[5] == []  # a page with the accordion closed
-    assert len(ev.read(img, "m", "rollout", "mean", None)[5]) == 6  # no page: an API caller
-    assert len(ev.read(img, "m", "rollout", "mean", True)[5]) == 6
+    assert len(ev.read(img, "m", "rollout", "mean", True)[5]) == 6  # ... and open
+    assert ev.read(img, "m", "rollout", "mean", False, False)[5] == []  # an API caller, by default
+    assert len(ev.read(img, "m", "rollout", "mean", False, True)[5]) == 6  # an API caller asking for them
     gallery, shown = ev.stages(img, "m")  # the accordion opens: the pictures of the image shown now
     assert shown is True and [n for _, n in gallery] == list(predictor.predict(img).stages)
     assert ev.stages(None, "m") == ([], True)

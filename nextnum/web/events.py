@@ -47,9 +47,9 @@ class Handlers:
     # ------------------------------------------------------------ reading
 
     def read(self, image: Any, live: str | None, layer: str | None, head: str | None,
-             stages_shown: bool | None = None) -> tuple:
+             stages_shown: bool | None = False, stages_asked: bool | None = False) -> tuple:
         """The Draw and Upload tabs: read the image as every reader does (Predictor.predict), with the pictures;
-        the stage pictures unless the page keeps them hidden (stages_shown False: their accordion is closed)."""
+        the stage pictures only while the page's accordion shows them or an API caller asks for them."""
         p = self.predictor(live)
         try:
             pred = None if image is None else p.predict(image, explain=True)
@@ -57,10 +57,10 @@ class Handlers:
             raise _refused("an image", e) from None
         if pred is not None:
             log.info("read %r (%.2f) with %s in %.0f ms", pred.text, pred.confidence, live, pred.timings_ms["total"])
-        return views.reading_views(pred, live, layer, head, stages=stages_shown is not False)
+        return views.reading_views(pred, live, layer, head, stages=bool(stages_shown or stages_asked))
 
     def read_pad(self, drawing: str | None, live: str | None, layer: str | None, head: str | None,
-                 stages_shown: bool | None = None) -> tuple:
+                 stages_shown: bool | None = False) -> tuple:
         """The Draw tab: the sketchpad's drawing (a PNG data URL; "" once cleared), read as read() reads; the
         decoded drawing comes last (read_and_keep). A cleared pad empties the results."""
         if not drawing:
@@ -72,7 +72,7 @@ class Handlers:
         return self.read_and_keep(image, live, layer, head, stages_shown)
 
     def read_and_keep(self, image: Any, live: str | None, layer: str | None, head: str | None,
-                      stages_shown: bool | None = None) -> tuple:
+                      stages_shown: bool | None = False) -> tuple:
         """read(), and the image itself last: the Draw tab keeps it for the selectors, the stages and a correction."""
         return (*self.read(image, live, layer, head, stages_shown), image)
 
