@@ -41,9 +41,16 @@ def write_photos(folder: Path, n: int, bank) -> list[tuple[str, str]]:
     return out
 
 
+def cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process pid has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_name: str = "/predict",
-         sample=None) -> dict[str, Any]:
-    """users concurrent clients x requests each; sample() (if given) is called every 50 ms meanwhile."""
+         sample=None, app_pid: int | None = None) -> dict[str, Any]:
+    """users concurrent clients x requests each; sample() (if given) is called every 50 ms meanwhile. With
+    app_pid: the CPU time per request of the app and of the clients (this process), while they ran."""
     from gradio_client import Client, handle_file
     clients = [Client(url, verbose=False, download_files=False) for _ in range(users)]
     lat: list[float] = []
@@ -77,12 +84,14 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
     for t in threads:
         t.start()
     start.wait()
-    t0 = time.perf_counter()
+    t0, app0, own0 = time.perf_counter(), cpu_s(app_pid) if app_pid else 0.0, time.process_time()
     while any(t.is_alive() for t in threads):
         if sample is not None:
             sample()
         time.sleep(0.05)
     wall = time.perf_counter() - t0
+    cpu = {"app_cpu_ms": round((cpu_s(app_pid) - app0) * 1000 / max(1, len(lat)), 1),
+           "client_cpu_ms": round((time.process_time() - own0) * 1000 / max(1, len(lat)), 1)} if app_pid else {}
     for c in clients:
         try:
             c.close()
@@ -90,17 +99,19 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
             pass
     return {"users": users, "requests": users * requests, "ok": len(lat), "errors": len(errors),
             "error_examples": errors[:3], "wall_s": round(wall, 2), "req_per_s": round(len(lat) / wall, 1),
-            "latency_ms": C.stats(lat), "_lat": lat, "read_right": right[0] / max(1, len(lat)) if api_name == "/predict" else None}
+            "latency_ms": C.stats(lat), "_lat": lat, **cpu,
+            "read_right": right[0] / max(1, len(lat)) if api_name == "/predict" else None}
 
 
-def alternate(url: str, users: int, requests: int, rounds: int, files: list[tuple[str, str]]) -> dict[str, Any]:
+def alternate(url: str, users: int, requests: int, rounds: int, files: list[tuple[str, str]],
+              pid: int | None = None) -> dict[str, Any]:
     """rounds of /predict at `users`, each between two no-op runs at `users`: the ratio of their p95s,
     pooled over the rounds, and each round's ratio to the mean of its two neighbours."""
-    floors = [load(url, users, requests, files, api_name="/list_checkpoints")]
+    floors = [load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid)]
     runs = []
     for _ in range(rounds):
-        runs.append(load(url, users, requests, files))
-        floors.append(load(url, users, requests, files, api_name="/list_checkpoints"))
+        runs.append(load(url, users, requests, files, app_pid=pid))
+        floors.append(load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid))
     predict = C.stats([ms for r in runs for ms in r["_lat"]])
     floor = C.stats([ms for f in floors for ms in f["_lat"]])
     each = [r["latency_ms"]["p95"] / ((a["latency_ms"]["p95"] + b["latency_ms"]["p95"]) / 2)
@@ -111,20 +122,21 @@ def alternate(url: str, users: int, requests: int, rounds: int, files: list[tupl
 
 def report(res: dict[str, Any], args: argparse.Namespace) -> None:
     alt = res["alternating"]
-    rows = [[f"/predict, {r['users']} user(s)", r["requests"], r["errors"], r["req_per_s"], r["latency_ms"]["p50"],
-             r["latency_ms"]["p95"], f"{r['read_right']:.0%}"] for r in res["runs"] if r["users"] != alt["users"]]
-    rows.append([f"/list_checkpoints (no model), {res['gradio_floor']['users']} user(s)", res["gradio_floor"]["requests"],
-                 res["gradio_floor"]["errors"], res["gradio_floor"]["req_per_s"], res["gradio_floor"]["latency_ms"]["p50"],
-                 res["gradio_floor"]["latency_ms"]["p95"], "-"])
+
+    def row(name: str, r: dict[str, Any], right: bool) -> list[Any]:
+        return [name, r["requests"], r["errors"], r["req_per_s"], r["latency_ms"]["p50"], r["latency_ms"]["p95"],
+                r.get("app_cpu_ms"), r.get("client_cpu_ms"), f"{r['read_right']:.0%}" if right else "-"]
+    rows = [row(f"/predict, {r['users']} user(s)", r, True) for r in res["runs"] if r["users"] != alt["users"]]
+    rows.append(row(f"/list_checkpoints (no model), {res['gradio_floor']['users']} user(s)", res["gradio_floor"], False))
     turns = [f for pair in zip(alt["floors"], alt["rounds"]) for f in pair] + alt["floors"][-1:]
     for k, r in enumerate(turns):
         name = "/predict" if k % 2 else "/list_checkpoints (no model)"
-        rows.append([f"turn {k + 1}: {name}, {r['users']} user(s)", r["requests"], r["errors"], r["req_per_s"],
-                     r["latency_ms"]["p50"], r["latency_ms"]["p95"], f"{r['read_right']:.0%}" if k % 2 else "-"])
+        rows.append(row(f"turn {k + 1}: {name}, {r['users']} user(s)", r, bool(k % 2)))
     mc = res["machine"]
     print(f"Serving on loopback ({mc['cpu']}, {mc['cores']} cores, load {mc['loadavg_1m']}; app started in "
           f"{res['startup_s']} s; {args.requests} requests per user, 640x480 photo uploads)\n")
-    print(C.table(["endpoint, users", "requests", "errors", "requests/s", "p50 ms", "p95 ms", "read right"], rows))
+    print(C.table(["endpoint, users", "requests", "errors", "requests/s", "p50 ms", "p95 ms", "app CPU ms/req",
+                   "client CPU ms/req", "read right"], rows))
     print(f"\n/predict p95 / /list_checkpoints p95 at {alt['users']} users, {len(alt['rounds'])} rounds pooled: "
           f"{alt['predict_ms']['p95']:.0f} / {alt['floor_ms']['p95']:.0f} ms = {res['p95_ratio']:.2f}x "
           f"(each round: {', '.join(f'{x:.2f}x' for x in alt['round_ratios'])})")
@@ -158,9 +170,11 @@ def main(argv: list[str] | None = None) -> int:
         try:
             res["startup_s"] = round(app.startup_s, 1)
             load(app.url, 1, 2, files)  # warm-up: first request loads lazily imported modules
-            res["gradio_floor"] = load(app.url, 1, args.requests, files, api_name="/list_checkpoints")
-            res["runs"] = [load(app.url, n, args.requests, files) for n in sorted(set(args.users)) if n != top]
-            res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files)
+            pid = app.proc.pid
+            res["gradio_floor"] = load(app.url, 1, args.requests, files, api_name="/list_checkpoints", app_pid=pid)
+            res["runs"] = [load(app.url, n, args.requests, files, app_pid=pid)
+                           for n in sorted(set(args.users)) if n != top]
+            res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files, pid)
         finally:
             app.close()
     res["runs"].append(res["alternating"]["rounds"][0])

@@ -104,6 +104,7 @@ def test_serving(ckpt):
     assert alt["users"] == 2 and len(alt["rounds"]) == 1 and len(alt["floors"]) == 2
     assert alt["floor_ms"]["n"] == sum(f["ok"] for f in alt["floors"]) == 8
     assert res["p95_ratio"] == round(alt["predict_ms"]["p95"] / alt["floor_ms"]["p95"], 2)
+    assert all(r["app_cpu_ms"] > 0 and r["client_cpu_ms"] > 0 for r in res["runs"] + alt["floors"])
 
 
 @pytest.mark.slow
