@@ -70,7 +70,7 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
         text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=1, interactive=False)
         html_ = gr.HTML(views.reading_html(None), elem_id=f"{prefix}_reading")
     fix = correction_row(prefix)
-    per = gr.Gallery(label="Where it looked for each digit", columns=4, fit_columns=False, height="auto",
+    per = gr.Gallery(label="Where it looked for each digit", columns=5, fit_columns=False, height=260,
                      format="jpeg", object_fit="contain")
     with gr.Row():
         comb = gr.Image(label="All digits, one colour each", format="jpeg", height=240)
@@ -145,7 +145,7 @@ def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
             smooth = gr.Checkbox(True, label="Smooth over the last 5 frames", scale=1)
         stats = gr.Markdown(elem_id="cam_stats")
         fix = correction_row("cam")
-        per = gr.Gallery(label="Where it looked for each digit", columns=4, fit_columns=False, height="auto",
+        per = gr.Gallery(label="Where it looked for each digit", columns=5, fit_columns=False, height=260,
                          format="jpeg", object_fit="contain")
         state = gr.State(None, time_to_live=600)
         api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar

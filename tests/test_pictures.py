@@ -1,6 +1,6 @@
 """Pictures drawn at the size the page shows them: maps on a frame are the full-size maps shrunk, every
 picture the reading tabs send fits its view, and the stage pictures are sent only while their
-accordion is open (API callers, who have no accordion, still get them)."""
+accordion is open or an API caller asks for them."""
 from types import SimpleNamespace
 
 import cv2
@@ -94,3 +94,17 @@ def test_the_app_fills_the_stages_when_their_accordion_opens(tmp_path):
     opened = [d for d in deps if any(t[1] == "expand" for t in d.targets)]
     assert len(opened) == 2 and all(kinds[o] in ("gallery", "state") for d in opened for o in d.outputs)
     assert len([d for d in deps if any(t[1] == "collapse" for t in d.targets)]) == 2
+
+
+def test_every_digit_map_of_a_reading_fits_one_row_of_a_fixed_height(tmp_path):
+    """Five maps side by side; a numeric height, since with height "auto" Gradio keeps the gallery at least
+    450 px high on wide windows, most of it empty under one row of maps."""
+    import app
+    from nextnum.config import ModelConfig
+    from nextnum.web.checkpoints import Checkpoints
+    from nextnum.web.training import TrainingSlot
+    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
+    maps = [c["props"] for c in demo.get_config_file()["components"]
+            if c.get("type") == "gallery" and c["props"].get("label") == "Where it looked for each digit"]
+    assert len(maps) == 3  # Draw, Webcam, Upload
+    assert all(m["columns"] >= ModelConfig().max_digits and isinstance(m["height"], (int, float)) for m in maps)
