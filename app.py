@@ -64,14 +64,20 @@ def correction_row(prefix: str) -> SimpleNamespace:
     return SimpleNamespace(digits=digits, save=save, note=note)
 
 
+def digit_maps() -> gr.Gallery:
+    """Each digit's map, all five in one row: a numeric height, since with "auto" Gradio keeps a gallery at
+    least 450 px high on wide windows."""
+    return gr.Gallery(label="Where it looked for each digit", columns=5, fit_columns=False, height=260,
+                      format="jpeg", object_fit="contain")
+
+
 def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace:
     """A reading's views (views.reading_views' order) and the encoder selectors, for the Draw and Upload tabs."""
     with gr.Row():
         text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=1, interactive=False)
         html_ = gr.HTML(views.reading_html(None), elem_id=f"{prefix}_reading")
     fix = correction_row(prefix)
-    per = gr.Gallery(label="Where it looked for each digit", columns=5, fit_columns=False, height=260,
-                     format="jpeg", object_fit="contain")
+    per = digit_maps()
     with gr.Row():
         comb = gr.Image(label="All digits, one colour each", format="jpeg", height=240)
         with gr.Column():
@@ -145,8 +151,7 @@ def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
             smooth = gr.Checkbox(True, label="Smooth over the last 5 frames", scale=1)
         stats = gr.Markdown(elem_id="cam_stats")
         fix = correction_row("cam")
-        per = gr.Gallery(label="Where it looked for each digit", columns=5, fit_columns=False, height=260,
-                         format="jpeg", object_fit="contain")
+        per = digit_maps()
         state = gr.State(None, time_to_live=600)
         api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar
     inputs, outs = [cam, state, live, smooth], [view, text, html_, stats, per, state]
