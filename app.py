@@ -120,18 +120,14 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
         example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")  # shown on the pad
         gr.Examples(EXAMPLES, inputs=example, label="Examples: MNIST test digits drawn large",
                     cache_examples=False, elem_id="sketch_examples")
-        image = gr.State(None)  # the drawing last read: for the selectors, the stages and a correction
-        with gr.Group(visible=False):  # for API clients: a Gradio Sketchpad value, read as /predict reads
-            api_sketch = gr.Sketchpad(image_mode="L", type="numpy", layers=False)
-            api_read = gr.Button()  # inside the tab: anything else beside the tabs splits their bar
-    reading = [pad, live, out.layer, out.head, out.shown]
-    pad.change(ev.read_pad, reading, out.outs + [image], api_name=False, **QUIET)  # each stroke, Undo, Clear
+        image = gr.State(None, time_to_live=600)  # the drawing last read: for the selectors, stages, a correction
+    reading = [pad, live, out.layer, out.head, out.shown, out.asked]
+    # each stroke, Undo and Clear; API clients send the same data URL to /read_sketch
+    pad.change(ev.read_pad, reading, out.outs + [image], api_name="read_sketch", **QUIET)
     read_btn.click(ev.read_pad, reading, out.outs + [image], api_name=False, **QUIET)
     example.change(None, example, None, js=sketchpad.show_example_js("sketch"), api_name=False, queue=False)
     wire_views(ev, image, live, out)
     out.fix.save.click(ev.correct, [image, out.fix.digits], out.fix.note, api_name=False)
-    api_read.click(ev.read, [api_sketch, live, out.layer, out.head, out.shown, out.asked], out.outs,
-                   api_name="read_sketch", **QUIET)
     return out
 
 
@@ -202,30 +198,31 @@ def train_tab(ev: Handlers, ckpts: Checkpoints, data_note: str, live: gr.State) 
         corr = corrections_panel(ev, live)
     start_from.focus(ev.start_choices, None, start_from, api_name=False)
     config.change(ev.config_knobs, config, knobs, api_name=False)
-    stop.click(ev.stop, token, status, api_name="stop_training", concurrency_limit=None)
+    stop.click(ev.stop, token, status, api_name="stop_training", queue=False)  # answered even when the queue is full
     return SimpleNamespace(config=config, knobs=knobs, run_name=run_name, start_from=start_from, start=start,
                            outs=[status, loss_plot, acc_plot, samples, table], token=token, corr=corr)
 
 
 def corrections_panel(ev: Handlers, live: gr.State) -> SimpleNamespace:
     """The saved corrections: how many, the newest, a zip of all, the live model's score, and the switch that
-    mixes them into the next run."""
+    mixes them into the next run. In public only how many: the rest is the owner's."""
     with gr.Accordion("Corrections: readings people fixed", open=True):
         with gr.Row():
             count = gr.Markdown(elem_id="corr_count")
             refresh = gr.Button("↻ Refresh", size="sm", scale=0)
         latest = gr.Gallery(label="Newest corrections", columns=6, height=160, object_fit="contain",
-                            elem_id="corr_latest")
-        with gr.Row():
+                            elem_id="corr_latest", visible=not ev.public)
+        with gr.Row(visible=not ev.public):
             zip_btn = gr.Button("Zip all corrections", size="sm")
             zip_file = gr.File(label="Download", interactive=False, height=60)
             score_btn = gr.Button("Score the live model on them", size="sm")
         accuracy = gr.Markdown(elem_id="corr_accuracy")
         use = gr.Checkbox(False, label="Fine-tune on them too: a quarter of every batch (a fixed fifth of them is "
-                          "held out and scored before and after)", elem_id="corr_use")
+                          "held out and scored before and after)", elem_id="corr_use", visible=not ev.public)
     refresh.click(ev.corrections_overview, None, [count, latest], api_name="corrections")
-    zip_btn.click(ev.corrections_zip, None, zip_file, api_name="corrections_zip")
-    score_btn.click(ev.corrections_accuracy, live, accuracy, api_name="corrections_accuracy")
+    if not ev.public:  # (the handlers refuse in public too)
+        zip_btn.click(ev.corrections_zip, None, zip_file, api_name="corrections_zip")
+        score_btn.click(ev.corrections_accuracy, live, accuracy, api_name="corrections_accuracy")
     return SimpleNamespace(use=use, shown=[count, latest])
 
 
@@ -238,8 +235,10 @@ def model_tab() -> list:
     return [card_md, acc, cfg_json]
 
 
-def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: Corrections | None = None) -> gr.Blocks:
-    ev = Handlers(ckpts, slot, CONFIGS, HEAVY_EVERY, corrections)
+def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: Corrections | None = None,
+          public: bool = False) -> gr.Blocks:
+    """The app. public: for a deployment anyone may reach (server.main's --public)."""
+    ev = Handlers(ckpts, slot, CONFIGS, HEAVY_EVERY, corrections, public)
     live0 = ckpts.default()
     try:
         cfg0 = ckpts.predictor(live0).config if live0 else None

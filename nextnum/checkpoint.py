@@ -10,16 +10,17 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import torch
+
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from .atomic import write_atomic  # noqa: F401 (export.py imports it from here)
 from .config import Config
 from .model import NextNum
 
@@ -44,19 +45,6 @@ def _fsync_dir(path: Path) -> None:
         pass
     finally:
         os.close(fd)
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    """Write one file under a temporary name beside it, then rename it into place: whoever reads the
-    path gets the old file or the new one, whole, never a part."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _link_or_copy(src: str | Path, dst: str | Path) -> None:

@@ -1,18 +1,18 @@
 """Corrections: images NextNum misread, saved with the right number, to score and fine-tune on.
 
 A corrections folder has exactly the layout `python -m nextnum.evaluate --images DIR` reads: image files
-plus labels.json ({"file.png": "4072", ...}). Every write is atomic: an image is written under a hidden
-temporary name, synced and renamed, and only then listed in labels.json, which is itself replaced whole
-(write, sync, rename). A process killed at any point leaves a valid labels.json that lists only complete
-images. Writers in one process take a lock, writers in several processes an flock on DIR/.lock.
+plus labels.json ({"file.png": "4072", ...}). A file is named by its content, so the same image saved
+again with another number replaces the number. Every write is atomic (atomic.write_atomic): an image is
+written whole and only then listed in labels.json, which is itself replaced whole. A process killed at
+any point leaves a valid labels.json that lists only complete images. Writers in one process take a
+lock, writers in several processes a file lock on DIR/.lock (filelock: any OS).
 """
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import io
 import json
-import os
+import logging
 import re
 import threading
 import zipfile
@@ -23,11 +23,17 @@ from typing import Any, Iterator
 
 import cv2
 import numpy as np
+from filelock import FileLock
 
+from .atomic import write_atomic
+from .inputs import ImageError, decode
+
+log = logging.getLogger("nextnum.corrections")
 LABELS = "labels.json"
 MAX_BYTES = 5 * 1024 * 1024  # the app's upload limit
 MAX_CORRECTIONS = 10_000
 HELD_OUT = 5  # one correction in HELD_OUT is never trained on (chosen by its file name's hash)
+NAME_HEX = 16  # hex digits of the content's SHA-1 in a file's name
 LABEL_RE = re.compile(r"[0-9]{1,5}")
 # what a saved file may be: the formats read_image accepts, by their first bytes
 MAGIC = {b"\x89PNG": ".png", b"\xff\xd8\xff": ".jpg", b"BM": ".bmp", b"RIFF": ".webp", b"GIF8": ".gif"}
@@ -50,7 +56,8 @@ def check_label(text: Any) -> str:
 
 def encode(image: Any) -> tuple[bytes, str]:
     """(bytes, extension) of the image as it was read: a file's own bytes, unchanged, or an array as PNG
-    (lossless). CorrectionError for anything else, or for more than MAX_BYTES."""
+    (lossless). CorrectionError for anything else, for more than MAX_BYTES, and for a file that NextNum's
+    decoder refuses (its header's size is checked before it is decoded, as for a reading)."""
     if isinstance(image, (str, Path)):
         p = Path(image)
         if not p.is_file():
@@ -68,8 +75,12 @@ def encode(image: Any) -> tuple[bytes, str]:
     else:
         raise CorrectionError("there is no image to save: draw, upload or capture one first")
     ext = next((e for magic, e in MAGIC.items() if data.startswith(magic)), None)
-    if ext is None or cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is None:
+    if ext is None:
         raise CorrectionError("that file is not an image NextNum can read (PNG, JPEG, BMP, WebP or GIF)")
+    try:
+        decode(io.BytesIO(data), "the image")
+    except ImageError as e:
+        raise CorrectionError(str(e)) from None
     if len(data) > MAX_BYTES:
         raise CorrectionError(f"the image is {len(data) / 2**20:.1f} MB; corrections take at most 5 MB")
     return data, ext
@@ -88,10 +99,12 @@ class Saved:
 
 
 class Corrections:
-    """A corrections folder: save, list, score, zip."""
+    """A corrections folder: save, list, score, zip. max_bytes: the most its images may take on disk (None:
+    no limit but MAX_CORRECTIONS)."""
 
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, max_bytes: int | None = None) -> None:
         self.root = Path(root)
+        self.max_bytes = max_bytes
 
     def labels(self) -> dict[str, str]:
         """file -> digits, oldest first; {} for a folder with no corrections yet."""
@@ -107,21 +120,37 @@ class Corrections:
         return len(self.labels())
 
     def save(self, image: Any, text: Any) -> Saved:
-        """Save one correction atomically; CorrectionError (nothing saved) for a bad label or image, or a full folder."""
+        """Save one correction atomically; CorrectionError (nothing saved) for a bad label or image, or a full
+        folder. An image saved before (the same bytes) keeps one entry, with the newest number."""
         label = check_label(text)
         data, ext = encode(image)
         self.root.mkdir(parents=True, exist_ok=True)
-        name = f"{hashlib.sha1(data).hexdigest()[:12]}-{label}{ext}"
+        digest = hashlib.sha1(data).hexdigest()
+        name = f"{digest[:NAME_HEX]}{ext}"
         with self._locked():
             labels = self.labels()
-            if name not in labels and len(labels) >= MAX_CORRECTIONS:
-                raise CorrectionError(f"the corrections folder is full ({MAX_CORRECTIONS:,}); download and clear it first")
+            again = [k for k in labels if k == name or k.startswith(f"{digest[:12]}-")]  # also older "<hash>-<label>"
+            if not again:
+                self._check_room(labels, len(data))
+            for k in again:
+                labels.pop(k)
             if not (self.root / name).exists():
-                _write_atomic(self.root / name, data)
-            labels.pop(name, None)  # saved again: the newest label wins, listed last
-            labels[name] = label
-            _write_atomic(self.root / LABELS, (json.dumps(labels, indent=1) + "\n").encode())
+                write_atomic(self.root / name, data)
+            labels[name] = label  # the newest label wins, listed last
+            write_atomic(self.root / LABELS, (json.dumps(labels, indent=1) + "\n").encode())
+            for k in again:
+                if k != name:
+                    (self.root / k).unlink(missing_ok=True)
         return Saved(name, label, len(labels))
+
+    def _check_room(self, labels: dict[str, str], size: int) -> None:
+        if len(labels) >= MAX_CORRECTIONS:
+            raise CorrectionError(f"the corrections folder is full ({MAX_CORRECTIONS:,}); download and clear it first")
+        if self.max_bytes is not None:
+            used = sum((self.root / k).stat().st_size for k in labels if (self.root / k).is_file())
+            if used + size > self.max_bytes:
+                raise CorrectionError(f"the corrections folder is full ({self.max_bytes / 2**20:.0f} MB); "
+                                      "thank you all the same")
 
     def latest(self, n: int = 12) -> list[tuple[Path, str]]:
         """The n newest corrections, newest first: (image path, digits)."""
@@ -134,43 +163,21 @@ class Corrections:
         held = {k: v for k, v in labels.items() if is_held_out(k)}
         return {k: v for k, v in labels.items() if k not in held}, held
 
-    def zip(self) -> bytes:
-        """Every listed image and labels.json as one zip, in the evaluate --images layout."""
-        labels = self.labels()
-        buf = io.BytesIO()
-        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:  # images are compressed already
+    def zip_to(self, path: str | Path) -> None:
+        """Every listed image and labels.json as one zip file at path, in the evaluate --images layout; written
+        as it goes, so the zip is never held in memory."""
+        labels = {k: v for k, v in self.labels().items() if (self.root / k).is_file()}
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as z:  # images are compressed already
             for name in labels:
                 z.write(self.root / name, f"corrections/{name}")
             z.writestr(f"corrections/{LABELS}", json.dumps(labels, indent=1) + "\n")
-        return buf.getvalue()
 
     @contextmanager
     def _locked(self) -> Iterator[None]:
         with _locks_guard:
             lock = _locks.setdefault(self.root.resolve(), threading.Lock())
-        with lock, open(self.root / ".lock", "a") as f:
-            fcntl.flock(f, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(f, fcntl.LOCK_UN)
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{threading.get_ident()}")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        with lock, FileLock(self.root / ".lock"):
+            yield
 
 
 class CorrectionCanvases:
@@ -190,7 +197,11 @@ class CorrectionCanvases:
         hw = (cfg.model.img_h, cfg.model.img_w)
         canvases, targets = [], []
         for name, label in train.items():
-            pre = preprocess(Corrections(root).root / name, hw)
+            try:
+                pre = preprocess(Corrections(root).root / name, hw)
+            except ImageError as e:  # a file that is not (or no longer) readable is left out of training
+                log.warning("corrections: skipped %s: %s", name, e)
+                continue
             if pre.empty or len(label) > K:
                 continue
             canvases.append(torch.from_numpy(pre.canvas))
@@ -247,5 +258,10 @@ def score(predictor, root: str | Path, held_out_only: bool = False) -> dict[str,
     labels = c.split()[1] if held_out_only else c.labels()
     if not labels:
         return None
-    pairs = [(predictor.predict(c.root / k, explain=False).text, v) for k, v in labels.items()]
-    return score_pairs(pairs)
+    pairs = []
+    for k, v in labels.items():
+        try:
+            pairs.append((predictor.predict(c.root / k, explain=False).text, v))
+        except ImageError as e:  # a file that is not (or no longer) readable spoils no one's score
+            log.warning("corrections: skipped %s: %s", k, e)
+    return score_pairs(pairs) if pairs else None

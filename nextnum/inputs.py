@@ -1,7 +1,10 @@
 """Any image input (file, data URL, array, PIL image, sketchpad value) as the uint8 array every reader reads.
 
 Every reader (the app, `python -m nextnum.predict`, `evaluate --images`, Predictor.predict) goes
-through `read_image`, so one file reads the same whichever way it comes in.
+through `read_image`, so one file reads the same whichever way it comes in. Encoded images (files and
+data URLs) are decoded by one decoder, `decode`: the size in the header is checked against a pixel and
+memory budget before any pixel is decoded, EXIF orientation is applied, and the first frame of an
+animation or the first page of a multi-page file is read.
 """
 from __future__ import annotations
 
@@ -15,11 +18,18 @@ import cv2
 import numpy as np
 
 MAX_SIDE = 10_000  # refuse images larger than this (either side)
+# and larger than this in all (a 12 MP phone photo fits). PIL keeps at most 4 bytes a pixel whatever the
+# file's sample type (float TIFF, 16-bit PNG: one band of 4 or 2 bytes), so a decode takes at most 64 MB
+MAX_PIXELS = 16_000_000
+MAX_FILE = 64 * 2**20  # bytes of an image file: larger ones are refused before they are read
 # Larger images are read shrunk to this (longer side). With explain=True every map is drawn at the size
 # of the image read: a 10,000 px upload took 9 s and 2.8 GB at full size, a fraction of a second shrunk,
 # and the reading hardly changes (the digits are looked for on a copy of at most 800 px anyway).
 READ_SIDE = 2000
-MAX_DATA_URL = 20 * 2**20  # characters of base64 (15 MB of image file): larger images come as files
+MAX_DATA_URL = 8 * 2**20  # characters of base64 (6 MB of image file): larger images come as files
+FORMATS = "PNG, JPEG, BMP, WebP, GIF or TIFF"
+LIMITS = f"NextNum reads images of at most {MAX_PIXELS / 1e6:.0f} megapixels; the largest accepted side is {MAX_SIDE} px"
+NOT_A_DRAWING = "expected a drawing sent as a data URL (data:image/png;base64,...)"
 
 
 class ImageError(ValueError):
@@ -29,9 +39,9 @@ class ImageError(ValueError):
 def read_image(image: Any) -> tuple[np.ndarray, float]:
     """Any supported input (see to_array) -> (uint8 array no larger than READ_SIDE, zoom), where zoom is
     the given image's pixels per pixel of the array (1.0 unless it was shrunk)."""
-    arr = to_array(image)
+    arr, width = _load(image)
     small = downscale(arr, READ_SIDE)
-    return small, arr.shape[1] / small.shape[1]
+    return small, width / small.shape[1]
 
 
 def downscale(img: np.ndarray, max_side: int) -> np.ndarray:
@@ -61,24 +71,44 @@ def to_array(image: Any) -> np.ndarray:
 
     Accepts numpy arrays (uint8, uint16, bool, other ints, float in [0, 1] or [0, 255]), PIL images,
     file paths, images as data URLs (the Draw tab's sketchpad) and Gradio's sketchpad/image-editor value
-    ({"composite": ...}).
+    ({"composite": ...}). A large JPEG may come back decoded at 1/2, 1/4 or 1/8 of its size (never
+    below READ_SIDE): read_image accounts for that.
     """
+    return _load(image)[0]
+
+
+def from_data_url(value: Any) -> np.ndarray:
+    """An image a web client sent inline (the Draw tab's value) -> uint8 array, as to_array. Anything but a
+    data URL string is refused with one message, whatever it names: a client never makes the server read
+    one of its own files."""
+    if not isinstance(value, str) or not value.startswith("data:"):
+        raise ImageError(NOT_A_DRAWING)
+    return _load(value)[0]
+
+
+def _load(image: Any) -> tuple[np.ndarray, int]:
+    """(to_array's array, width of the image as given: larger than the array's when decoded reduced)."""
     if isinstance(image, dict):
         if "composite" not in image:
             raise ImageError("expected a sketchpad value with a 'composite' image")
         image = image["composite"]
         if image is None:
-            return np.full((8, 8), 255, np.uint8)  # an untouched sketchpad: blank
+            return np.full((8, 8), 255, np.uint8), 8  # an untouched sketchpad: blank
     if image is None:
         raise ImageError("no image was given")
+    width = None
     if isinstance(image, str) and image.startswith("data:"):
-        image = _read_data_url(image)
+        image, width = _read_data_url(image)
     elif isinstance(image, (str, Path)):
-        image = _read_file(Path(image))
-    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
-        if image.mode not in ("1", "L", "RGB", "RGBA", "I;16", "I", "F"):
-            image = image.convert("RGBA" if "A" in image.mode or "transparency" in image.info else "RGB")
-        image = np.asarray(image)
+        image, width = _read_file(Path(image))
+    elif hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+        _check_size(image.size, image.mode, "the image")
+        image = _pil_array(image)
+    arr = _as_uint8(image)
+    return arr, width or arr.shape[1]
+
+
+def _as_uint8(image: Any) -> np.ndarray:
     try:
         arr = np.asarray(image)
     except Exception as e:  # ragged lists and other things numpy cannot hold
@@ -92,33 +122,40 @@ def to_array(image: Any) -> np.ndarray:
     if min(arr.shape[:2]) < 1:
         raise ImageError("the image is empty (zero width or height)")
     if max(arr.shape[:2]) > MAX_SIDE:
-        raise ImageError(f"image is {arr.shape[1]}x{arr.shape[0]}; the largest accepted side is {MAX_SIDE} px")
+        raise ImageError(f"the image is {arr.shape[1]}x{arr.shape[0]} px; the largest accepted side is {MAX_SIDE} px")
     if arr.dtype == np.uint8:
         return arr
     if arr.dtype == bool:
         return arr.astype(np.uint8) * 255
-    if arr.dtype == np.uint16:
-        return (arr >> 8).astype(np.uint8)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 2:  # 16-bit, either byte order
+        return (arr.astype(np.uint16) >> 8).astype(np.uint8)
     if not np.issubdtype(arr.dtype, np.number) or np.iscomplexobj(arr):
         raise ImageError(f"unsupported pixel type {arr.dtype}")
-    a = arr.astype(np.float64)
+    a = arr.astype(np.float32)  # float32, in place below: a float image's copies are its largest cost
     if not np.isfinite(a).all():
         raise ImageError("the image contains NaN or infinite values")
     lo, hi = float(a.min()), float(a.max())
     if np.issubdtype(arr.dtype, np.floating) and lo >= 0 and hi <= 1:
-        a = a * 255.0
+        a *= 255.0
     elif lo < 0 or hi > 255:  # some other range: stretch it
-        a = (a - lo) * (255.0 / (hi - lo)) if hi > lo else np.zeros_like(a)
-    return np.clip(np.rint(a), 0, 255).astype(np.uint8)
+        a -= lo
+        a *= 255.0 / (hi - lo) if hi > lo else 0.0
+    np.rint(a, out=a)
+    return np.clip(a, 0, 255, out=a).astype(np.uint8)
 
 
-def _read_file(path: Path) -> np.ndarray:
+def _read_file(path: Path) -> tuple[np.ndarray, int]:
     if not path.is_file():
-        raise ImageError(f"no such image file: {path}")
-    return _decode(np.fromfile(str(path), dtype=np.uint8), path.name, path)
+        raise ImageError(f"no such image file: {path.name}")
+    size = path.stat().st_size
+    if size > MAX_FILE:
+        raise ImageError(f"{path.name} is {size / 2**20:.0f} MB; NextNum reads image files of at most "
+                         f"{MAX_FILE // 2**20} MB")
+    with open(path, "rb") as f:  # PIL reads the header first and only then the pixels it needs
+        return decode(f, path.name)
 
 
-def _read_data_url(url: str) -> np.ndarray:
+def _read_data_url(url: str) -> tuple[np.ndarray, int]:
     """An image sent inline as "data:image/<type>;base64,<bytes>" (the Draw tab's sketchpad sends PNGs so),
     decoded as a file with those bytes is."""
     head, _, body = url.partition(",")
@@ -130,33 +167,46 @@ def _read_data_url(url: str) -> np.ndarray:
         data = base64.b64decode(body, validate=True)
     except binascii.Error:
         raise ImageError("the image sent inline is not valid base64") from None
-    return _decode(np.frombuffer(data, np.uint8), "the image sent inline", io.BytesIO(data))
+    return decode(io.BytesIO(data), "the image sent inline")
 
 
-def _decode(data: np.ndarray, name: str, source: Path | io.BytesIO) -> np.ndarray:
-    """Encoded image bytes (source: the same, for reading the header) -> uint8 array, RGB(A) channel order."""
-    hw = _header_size(source, name)
-    if hw is not None and max(hw) > MAX_SIDE:  # before decoding: a small PNG can hold a gigapixel
-        raise ImageError(f"image is {hw[1]}x{hw[0]}; the largest accepted side is {MAX_SIDE} px")
+def decode(source: Any, name: str) -> tuple[np.ndarray, int]:
+    """An encoded image (a binary file object) -> (array in RGB(A) or grey, its width as given).
+
+    Only what PIL can read the header of is decoded, and only once that header passes _check_size; a
+    JPEG larger than READ_SIDE is decoded at a reduced scale (PIL's draft), since it is read shrunk anyway."""
+    from PIL import Image, ImageOps
     try:
-        arr = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
-    except cv2.error:
-        arr = None
-    if arr is None:
-        raise ImageError(f"{name} is not an image NextNum can read (PNG, JPEG, BMP, WebP, TIFF)")
-    if arr.ndim == 3:  # OpenCV decodes to BGR(A)
-        arr = cv2.cvtColor(arr, cv2.COLOR_BGRA2RGBA if arr.shape[2] == 4 else cv2.COLOR_BGR2RGB)
-    return arr
+        im = Image.open(source)
+        im.seek(0)  # an animation's first frame, a multi-page file's first page
+    except Image.DecompressionBombError:  # over twice PIL's own pixel limit: far over ours
+        raise ImageError(f"{name} is over {2 * Image.MAX_IMAGE_PIXELS:,} pixels: {LIMITS}") from None
+    except Exception:  # not an image, a truncated header, text chunks over PIL's limits, a PIL bomb
+        raise ImageError(f"{name} is not an image NextNum can read ({FORMATS})") from None
+    with im:
+        _check_size(im.size, im.mode, name)
+        try:
+            w, h = im.size
+            if im.getexif().get(0x0112, 1) in (5, 6, 7, 8):  # EXIF says: turned a quarter
+                w, h = h, w
+            if im.format == "JPEG" and max(w, h) > READ_SIDE:
+                f = READ_SIDE / max(w, h)
+                im.draft(im.mode, (max(1, int(im.size[0] * f)), max(1, int(im.size[1] * f))))
+            im.load()
+            return _pil_array(ImageOps.exif_transpose(im)), w
+        except Exception:  # broken pixel data, a truncated file
+            raise ImageError(f"{name} is not an image NextNum can read ({FORMATS})") from None
 
 
-def _header_size(source: Path | io.BytesIO, name: str) -> tuple[int, int] | None:
-    """(height, width) from the image's header without decoding it; None if PIL cannot tell."""
-    from PIL import Image
-    try:
-        with Image.open(source) as im:  # reads the header only
-            return im.size[::-1]
-    except Image.DecompressionBombError:  # over twice PIL's pixel limit, so over MAX_SIDE squared
-        raise ImageError(f"{name} is over {2 * Image.MAX_IMAGE_PIXELS:,} pixels; "
-                         f"the largest accepted side is {MAX_SIDE} px") from None
-    except Exception:  # not something PIL reads: OpenCV decides below
-        return None
+def _check_size(size: tuple[int, int], mode: str, name: str) -> None:
+    """Refuse an image whose header's size is over MAX_SIDE or MAX_PIXELS, before decoding."""
+    w, h = size
+    if max(w, h) > MAX_SIDE or w * h > MAX_PIXELS:
+        raise ImageError(f"{name} is {w}x{h} px ({mode}): {LIMITS}")
+
+
+def _pil_array(im: Any) -> np.ndarray:
+    """A PIL image's pixels in a mode _as_uint8 takes (grey, RGB, RGBA, 16-bit, int or float)."""
+    if im.mode not in ("1", "L", "RGB", "RGBA", "I;16", "I;16L", "I;16B", "I", "F"):
+        im = im.convert("RGBA" if "A" in im.mode or "transparency" in im.info else "RGB")
+    return np.asarray(im)

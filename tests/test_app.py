@@ -3,6 +3,8 @@ would run it (no MNIST, so the Train tab uses the built-in sample), serving smal
 (and a copy of checkpoints/nextnum when it exists)."""
 from __future__ import annotations
 
+import base64
+
 import json
 import time
 import urllib.error
@@ -68,7 +70,7 @@ def test_predict_returns_the_stage_pictures_only_when_asked(client):
     asked = client.predict(path, "rollout", "mean", True, api_name="/predict")
     assert plain[0] == asked[0] and plain[5] == [] and plain[2]  # the digit maps always, no stages
     assert [s["caption"] for s in asked[5]] == ["original", "grayscale", "normalised", "binary", "ink box", "canvas"]
-    sketch = {"background": None, "layers": [], "composite": path}
+    sketch = "data:image/png;base64," + base64.b64encode((EXAMPLES / "17.png").read_bytes()).decode()  # as the pad sends
     assert client.predict(sketch, api_name="/read_sketch")[5] == []
     assert len(client.predict(sketch, "rollout", "mean", True, api_name="/read_sketch")[5]) == 6
 

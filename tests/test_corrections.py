@@ -87,8 +87,29 @@ def test_saving_the_same_image_again_keeps_one_entry_with_the_newest_label(tmp_p
     store = C.Corrections(tmp_path / "corr")
     a = store.save(png(tmp_path), "17")
     b = store.save(png(tmp_path), "71")
-    assert a.name != b.name or store.labels() == {b.name: "71"}
-    assert list(store.labels().values())[-1] == "71"
+    assert a.name == b.name and store.labels() == {b.name: "71"} and b.count == 1
+    assert sorted(p.name for p in store.root.iterdir() if not p.name.startswith(".")) == sorted([b.name, C.LABELS])
+
+
+def test_an_image_saved_under_the_older_naming_is_relabelled_not_doubled(tmp_path):
+    store = C.Corrections(tmp_path / "corr")
+    data = png(tmp_path).read_bytes()
+    old = f"{hashlib.sha1(data).hexdigest()[:12]}-17.png"  # how folders were named before: hash and label
+    store.root.mkdir()
+    (store.root / old).write_bytes(data)
+    (store.root / C.LABELS).write_text(json.dumps({old: "17"}))
+    b = store.save(png(tmp_path), "71")
+    assert store.labels() == {b.name: "71"} and not (store.root / old).exists()
+
+
+def test_a_byte_budget_keeps_the_folder_from_growing_past_it(tmp_path):
+    size = png(tmp_path, 1, "a.png").stat().st_size
+    store = C.Corrections(tmp_path / "corr", max_bytes=int(size * 2.5))
+    store.save(png(tmp_path, 1, "a.png"), "1")
+    store.save(png(tmp_path, 2, "b.png"), "2")
+    with pytest.raises(C.CorrectionError, match=r"full \(0 MB\)"):
+        store.save(png(tmp_path, 3, "c.png"), "3")
+    assert store.save(png(tmp_path, 2, "b.png"), "7").count == 2  # relabelling takes no room
 
 
 def test_eight_concurrent_writers_lose_nothing(tmp_path):
@@ -151,7 +172,8 @@ def test_the_zip_holds_every_image_and_the_labels_in_the_evaluate_layout(tmp_pat
     store = C.Corrections(tmp_path / "corr")
     for i in range(3):
         store.save(png(tmp_path, i, f"{i}.png"), str(i))
-    with zipfile.ZipFile(io.BytesIO(store.zip())) as z:
+    store.zip_to(tmp_path / "all.zip")
+    with zipfile.ZipFile(tmp_path / "all.zip") as z:
         names = set(z.namelist())
         labels = json.loads(z.read("corrections/labels.json"))
         assert names == {f"corrections/{n}" for n in labels} | {"corrections/labels.json"}
@@ -163,3 +185,44 @@ def test_latest_lists_newest_first(tmp_path):
     for i in range(5):
         store.save(png(tmp_path, i, f"{i}.png"), str(i))
     assert [label for _, label in store.latest(3)] == ["4", "3", "2"]
+
+
+def test_an_image_the_decoder_refuses_is_not_saved(tmp_path):
+    from PIL import Image
+    Image.new("L", (12_000, 12_000), 255).save(tmp_path / "bomb.png")  # 100 KB that decode to 144 MB
+    store = C.Corrections(tmp_path / "corr")
+    with pytest.raises(C.CorrectionError, match="NextNum reads images of at most"):
+        store.save(tmp_path / "bomb.png", "12")
+    assert store.labels() == {}
+
+
+def test_a_bad_file_in_the_folder_is_skipped_by_scoring_with_a_warning(tmp_path, predictor, caplog):
+    store = C.Corrections(tmp_path / "corr")
+    good = store.save(png(tmp_path, 1), "1")
+    (store.root / "broken-7.png").write_bytes(b"\x89PNG not really")
+    (store.root / C.LABELS).write_text(json.dumps({good.name: "1", "broken-7.png": "7"}))
+    res = C.score(predictor, store.root)
+    assert res is not None and res["samples"] == 1
+    assert "skipped broken-7.png" in caplog.text
+
+
+def test_each_zip_replaces_the_one_before_it(tmp_path):
+    from nextnum.web.feedback import ZipFolder
+    store = C.Corrections(tmp_path / "corr")
+    store.save(png(tmp_path, 1), "1")
+    zips = ZipFolder()
+    first = Path(zips.write(store))
+    time.sleep(1.1)  # zips are named by the second
+    second = Path(zips.write(store))
+    assert second.is_file() and not first.exists() and first.parent == second.parent
+    assert [p.name for p in second.parent.iterdir()] == [second.name]
+
+
+def test_an_empty_corrections_folder_given_is_the_one_used(tmp_path):
+    """An empty store is falsy (it has a length): the handlers must still use the folder they were given."""
+    from nextnum.web.checkpoints import Checkpoints
+    from nextnum.web.events import Handlers
+    store = C.Corrections(tmp_path / "mine")
+    ev = Handlers(Checkpoints(tmp_path / "checkpoints"), None, {}, 4, store)
+    ev.correct(np.asarray(cv2.imread(str(png(tmp_path, 3)), cv2.IMREAD_GRAYSCALE)), "3")
+    assert len(C.Corrections(tmp_path / "mine")) == 1 and not (tmp_path / "corrections").exists()

@@ -57,27 +57,38 @@ def test_a_reader_never_sees_a_truncated_file_while_others_save_it(tmp_path, pic
     assert not short, f"{len(short)} reads of a partly written file (sizes {sorted(set(short))[:5]} of {size})"
 
 
-@pytest.mark.parametrize("component", ["sketchpad", "webcam"])
-def test_an_image_gradio_cannot_decode_is_refused_with_nextnums_message(tmp_path, component):
-    import gradio as gr
-    from gradio.components.image_editor import EditorData
-    from gradio.data_classes import FileData
-    gradio_fixes.install()
-    pad = gr.Sketchpad(image_mode="L", type="numpy")
-    cam = gr.Image(sources=["webcam"], streaming=True, type="numpy")
+def test_the_webcam_image_is_decoded_by_nextnums_decoder(tmp_path):
+    """gr.Image (the webcam) decodes through inputs.decode: a bad file gets NextNum's message, a header over
+    the size limit is refused before any pixel is decoded, and a frame sent inline reads as the file does."""
+    import base64
 
-    def send(path):
-        f = FileData(path=str(path), orig_name=path.name)
-        return pad.preprocess(EditorData(background=None, layers=[], composite=f)) if component == "sketchpad" \
-            else cam.preprocess(f)
+    import gradio as gr
+    from gradio.data_classes import FileData, ImageData
+    from PIL import ImageFile
+
+    from nextnum import inputs
+    gradio_fixes.install()
+    cam = gr.Image(sources=["webcam"], streaming=True, type="numpy")
     (tmp_path / "notes.png").write_text("this is text, not a picture")
     Image.fromarray(np.full((40, 60), 200, np.uint8)).save(tmp_path / "whole.png")
     (tmp_path / "cut.png").write_bytes((tmp_path / "whole.png").read_bytes()[:60])
     for bad in ("notes.png", "cut.png"):
         with pytest.raises(gr.Error, match=f"{bad} is not an image NextNum can read"):
-            send(tmp_path / bad)
-    got = send(tmp_path / "whole.png")
-    assert (got["composite"] if component == "sketchpad" else got).shape[:2] == (40, 60)  # decoded as before
+            cam.preprocess(FileData(path=str(tmp_path / bad), orig_name=bad))
+    Image.new("L", (inputs.MAX_SIDE + 1, 10)).save(tmp_path / "wide.png")
+    loads = []
+    real_load = ImageFile.ImageFile.load
+    ImageFile.ImageFile.load = lambda self: loads.append(1) or real_load(self)
+    try:
+        with pytest.raises(gr.Error, match="largest accepted side"):
+            cam.preprocess(FileData(path=str(tmp_path / "wide.png"), orig_name="wide.png"))
+    finally:
+        ImageFile.ImageFile.load = real_load
+    assert not loads, "decoded before its size was checked"
+    got = cam.preprocess(FileData(path=str(tmp_path / "whole.png"), orig_name="whole.png"))
+    assert got.shape == (40, 60, 3) and got.dtype == np.uint8  # the camera's RGB
+    url = "data:image/png;base64," + base64.b64encode((tmp_path / "whole.png").read_bytes()).decode()
+    np.testing.assert_array_equal(cam.preprocess(ImageData(url=url)), got)
 
 
 def test_every_tab_sits_in_one_tab_bar(tmp_path):

@@ -160,12 +160,12 @@ def test_bad_input_raises_image_error_saying_what_is_wrong(tmp_path):
     nan = np.full((20, 20), np.nan)
     (tmp_path / "text.png").write_text("not a picture\n")
     (tmp_path / "noise.png").write_bytes(np.random.default_rng(0).integers(0, 256, 500, dtype=np.uint8).tobytes())
-    not_an_image = "is not an image NextNum can read (PNG, JPEG, BMP, WebP, TIFF)"
+    not_an_image = "is not an image NextNum can read (PNG, JPEG, BMP, WebP, GIF or TIFF)"
     cases = {  # input -> what the message must say: what is wrong, naming the file or the shape it got
         "NaN": (nan, "the image contains NaN or infinite values"),
         "text renamed .png": (tmp_path / "text.png", f"text.png {not_an_image}"),
         "random bytes": (tmp_path / "noise.png", f"noise.png {not_an_image}"),
-        "missing file": (tmp_path / "none.png", f"no such image file: {tmp_path / 'none.png'}"),
+        "missing file": (tmp_path / "none.png", "no such image file: none.png"),
         "5 channels": (np.zeros((5, 5, 5), np.uint8), "expected 1, 3 or 4 channels, got 5"),
         "1-d": (np.zeros(10), "expected an image array (H, W) or (H, W, C), got shape (10,) of float64"),
         "empty": (np.zeros((0, 10), np.uint8), "the image is empty (zero width or height)"),

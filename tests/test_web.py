@@ -180,3 +180,54 @@ def test_the_default_checkpoint_is_the_given_one_then_the_shipped_one_then_the_n
     os.utime(tmp_path / "nextnum" / checkpoint.WEIGHTS, (1,) * 2)  # the shipped model, however old
     assert Checkpoints(tmp_path).default() == "nextnum"
     assert Checkpoints(tmp_path, tmp_path / "old").default() == "old"  # --checkpoint wins
+
+
+def test_a_space_is_public_unless_told_otherwise(monkeypatch):
+    from nextnum.web import server
+    for env, public in (({}, False), ({"SPACE_ID": "me/nextnum"}, True), ({"NEXTNUM_PUBLIC": "1"}, True),
+                        ({"SPACE_ID": "me/nextnum", "NEXTNUM_PUBLIC": "0"}, False)):
+        for k in ("SPACE_ID", "NEXTNUM_PUBLIC"):
+            monkeypatch.delenv(k, raising=False)
+        for k, v in env.items():
+            monkeypatch.setenv(k, v)
+        assert server.options([]).public is public, env
+    assert server.options(["--public"]).public
+
+
+def test_a_client_may_save_n_corrections_a_window_and_others_are_not_held_back():
+    from types import SimpleNamespace
+
+    from nextnum.web.feedback import RateLimit
+    rate = RateLimit(3, 60)
+    assert [rate.allow("a", now=t) for t in (0, 1, 2, 3)] == [True, True, True, False]
+    assert rate.allow("b", now=3)  # another client
+    assert rate.allow("a", now=61)  # the window moved on
+    proxied = SimpleNamespace(headers={"x-forwarded-for": "203.0.113.7, 10.0.0.1"}, client=SimpleNamespace(host="10.0.0.1"))
+    assert RateLimit.client(proxied) == "203.0.113.7"
+    assert RateLimit.client(SimpleNamespace(headers={}, client=SimpleNamespace(host="127.0.0.1"))) == "127.0.0.1"
+    small = RateLimit(1, 60, clients=2)
+    for k in "xyz":
+        small.allow(k, now=0)
+    assert len(small._seen) == 2  # bounded however many clients come
+
+
+def test_in_public_one_visitor_is_stopped_at_the_rate_and_the_folder_at_its_budget(tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import gradio as gr
+
+    from nextnum.corrections import Corrections
+    from nextnum.web import events
+    from nextnum.web.checkpoints import Checkpoints
+    monkeypatch.setattr(events, "CORRECTIONS_RATE", (2, 600))
+    ev = events.Handlers(Checkpoints(tmp_path / "ck"), None, {}, 4, Corrections(tmp_path / "corr"), public=True)
+    me, other = (SimpleNamespace(headers={}, client=SimpleNamespace(host=h)) for h in ("192.0.2.1", "192.0.2.2"))
+    img = lambda v: np.full((20, 40), v, np.uint8)  # noqa: E731
+    ev.correct(img(1), "1", me), ev.correct(img(2), "2", me)
+    with pytest.raises(gr.Error, match="the most one visitor may save"):
+        ev.correct(img(3), "3", me)
+    assert "Saved" in ev.correct(img(4), "4", other)
+    full = events.Handlers(Checkpoints(tmp_path / "ck"), None, {}, 4, Corrections(tmp_path / "c2", max_bytes=10),
+                           public=True)
+    with pytest.raises(gr.Error, match="folder is full"):
+        full.correct(img(5), "5", me)

@@ -94,7 +94,10 @@ class Checkpoints:
             if key in self._cache:
                 self._cache.move_to_end(key)
                 return self._cache[key]
-        p = Predictor.load(path)
+        try:
+            p = Predictor.load(path)
+        except checkpoint.CheckpointError as e:  # its message names the folder by name, never by server path
+            raise checkpoint.CheckpointError(str(e).replace(str(path), name)) from None
         with self._lock:
             self._cache[key] = p
             while len(self._cache) > self._size:

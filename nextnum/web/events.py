@@ -11,16 +11,18 @@ import gradio as gr
 
 from ..checkpoint import CheckpointError
 from ..config import Config
-from ..inputs import ImageError, to_array
 from ..corrections import Corrections
+from ..inputs import ImageError, from_data_url
 from . import feedback, training, views, webcam
 from .checkpoints import Checkpoints
+from .heavy import heavy
 
 if TYPE_CHECKING:
     from ..predictor import Predictor
 
 log = logging.getLogger("nextnum.app")
 FRESH = "fresh weights"  # the Train tab's "Start from" when no checkpoint is chosen
+CORRECTIONS_RATE = (20, 600)  # in public: corrections one client may save in this many seconds
 
 
 def _refused(what: str, e: Exception) -> gr.Error:
@@ -32,9 +34,14 @@ class Handlers:
     """The app's event handlers, bound to its checkpoints, training slot and Train-tab configs."""
 
     def __init__(self, ckpts: Checkpoints, slot: training.TrainingSlot, configs: dict[str, Path],
-                 heavy_every: int, corrections: Corrections | None = None) -> None:
+                 heavy_every: int, corrections: Corrections | None = None, public: bool = False) -> None:
+        """public: a deployment anyone may reach, where the corrections people saved are not shown, zipped
+        or scored, and nothing is trained."""
         self.ckpts, self.slot, self.configs, self.heavy_every = ckpts, slot, configs, heavy_every
-        self.corrections = corrections or Corrections(ckpts.root.parent / "corrections")
+        self.corrections = corrections if corrections is not None else Corrections(ckpts.root.parent / "corrections")
+        self.public = public
+        self.zips = feedback.ZipFolder()
+        self.rate = feedback.RateLimit(*CORRECTIONS_RATE) if public else None
 
     def predictor(self, name: str | None) -> Predictor:
         """The live checkpoint's Predictor; a gr.Error the page shows when it cannot be loaded."""
@@ -52,7 +59,8 @@ class Handlers:
         the stage pictures only while the page's accordion shows them or an API caller asks for them."""
         p = self.predictor(live)
         try:
-            pred = None if image is None else p.predict(image, explain=True)
+            with heavy():
+                pred = None if image is None else p.predict(image, explain=True)
         except ImageError as e:
             raise _refused("an image", e) from None
         if pred is not None:
@@ -60,26 +68,24 @@ class Handlers:
         return views.reading_views(pred, live, layer, head, stages=bool(stages_shown or stages_asked))
 
     def read_pad(self, drawing: str | None, live: str | None, layer: str | None, head: str | None,
-                 stages_shown: bool | None = False) -> tuple:
-        """The Draw tab: the sketchpad's drawing (a PNG data URL; "" once cleared), read as read() reads; the
-        decoded drawing comes last (read_and_keep). A cleared pad empties the results."""
-        if not drawing:
+                 stages_shown: bool | None = False, stages_asked: bool | None = False) -> tuple:
+        """The Draw tab and /read_sketch: the drawing as a PNG data URL ("" once cleared), read as read()
+        reads; the decoded drawing comes last, kept for the selectors, the stages and a correction. A
+        cleared pad empties the results. Only a data URL is read: any other value is refused alike."""
+        if drawing is None or drawing == "":
             return (*views.empty_views(), None)
         try:
-            image = to_array(drawing)
+            with heavy():
+                image = from_data_url(drawing)
         except ImageError as e:
             raise _refused("a drawing", e) from None
-        return self.read_and_keep(image, live, layer, head, stages_shown)
-
-    def read_and_keep(self, image: Any, live: str | None, layer: str | None, head: str | None,
-                      stages_shown: bool | None = False) -> tuple:
-        """read(), and the image itself last: the Draw tab keeps it for the selectors, the stages and a correction."""
-        return (*self.read(image, live, layer, head, stages_shown), image)
+        return (*self.read(image, live, layer, head, stages_shown, stages_asked), image)
 
     def stages(self, image: Any, live: str | None) -> tuple[list, bool]:
         """The stages accordion opened: its pictures of the image shown now, and of every reading from now on."""
         try:
-            pred = None if image is None else self.predictor(live).predict(image, explain=True)
+            with heavy():
+                pred = None if image is None else self.predictor(live).predict(image, explain=True)
         except ImageError:  # the reading itself already said why
             pred = None
         return views.stage_gallery(pred), True
@@ -88,9 +94,10 @@ class Handlers:
         """One webcam frame: annotated frame, digits, reading HTML, stats, per-digit gallery, state."""
         if frame is None:
             return None, "", views.reading_html(None, "no camera frame yet"), "", gr.skip(), state
+        p = self.predictor(live)
         try:
-            st, pred, text, img, stats = webcam.read_frame(self.predictor(live), frame, state, smooth,
-                                                           self.heavy_every)
+            with heavy():
+                st, pred, text, img, stats = webcam.read_frame(p, frame, state, smooth, self.heavy_every)
         except ImageError as e:
             raise _refused("a webcam frame", e) from None
         log.debug("frame %d read %r in %.0f ms", st["n"], pred.text, pred.timings_ms["total"])
@@ -99,21 +106,36 @@ class Handlers:
 
     # ------------------------------------------------------------ corrections
 
-    def correct(self, image: Any, text: str) -> str:
-        """Save the image a reading was made from with the right number (Draw, Upload, webcam, /correct)."""
-        return feedback.save(self.corrections, image, text)
+    def correct(self, image: Any, text: str, request: gr.Request = None) -> str:
+        """Save the image a reading was made from with the right number (Draw, Upload, webcam, /correct); in
+        public at most CORRECTIONS_RATE a client."""
+        if self.rate is not None and not self.rate.allow(feedback.RateLimit.client(request)):
+            n, s = CORRECTIONS_RATE
+            raise gr.Error(f"thank you: that is {n} corrections in {s // 60} minutes, the most one visitor may save "
+                           "here; try again later", print_exception=False)
+        with heavy():
+            return feedback.save(self.corrections, image, text)
 
     def corrections_overview(self) -> tuple[str, list]:
-        """The Train tab's corrections panel: how many, and the newest."""
-        return feedback.overview(self.corrections)
+        """The Train tab's corrections panel: how many, and the newest (in public, how many alone)."""
+        return feedback.overview(self.corrections, n=0 if self.public else 12)
+
+    def _private(self, what: str) -> None:
+        if self.public:
+            raise gr.Error(f"{what} is off on this public deployment: the corrections stay with whoever runs it",
+                           print_exception=False)
 
     def corrections_zip(self) -> str:
-        """All corrections as one zip file, for the download button."""
-        return feedback.zip_file(self.corrections)
+        """All corrections as one zip file, for the download button (not in public)."""
+        self._private("Downloading the corrections")
+        return self.zips.write(self.corrections)
 
     def corrections_accuracy(self, live: str | None) -> str:
-        """The live model's accuracy on the corrections."""
-        return feedback.accuracy(self.predictor(live), live, self.corrections)
+        """The live model's accuracy on the corrections (not in public)."""
+        self._private("Scoring the corrections")
+        p = self.predictor(live)
+        with heavy():
+            return feedback.accuracy(p, live, self.corrections)
 
     # ------------------------------------------------------------ checkpoints
 
@@ -170,6 +192,10 @@ class Handlers:
         """Start a run from the Train tab's settings (with_corrections: mix the saved corrections into
         every batch), then stream its progress and outcome."""
         name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
+        if self.public:
+            yield self._outs(training.TabUpdate("**Training is off on this public deployment.** Run NextNum "
+                                                "yourself (`python app.py`) to train models."))
+            return
         try:
             cfg = training.build_config(Config.load(self.configs[config_name]), steps, lr, batch, max_len, dim)
             init = self.ckpts.resolve(start_from) if start_from and start_from != FRESH else None

@@ -8,9 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from ..checkpoint import write_atomic
+from ..atomic import write_atomic
 
 log = logging.getLogger("nextnum.app")
+MAX_UPLOAD = 8 * 2**20  # bytes of one upload request, all its files together (the per-file limit is 5 MB)
+MAX_BODY = 12 * 2**20  # bytes of any other request (a drawing sent inline as a data URL travels in one)
 
 
 def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str = "webp") -> str:
@@ -40,41 +42,75 @@ def save_pil_to_cache(img: Any, cache_dir: str, name: str = "image", format: str
     return str(path.resolve())
 
 
-def refuse_undecodable(decode: Callable[..., Any]) -> Callable[..., Any]:
-    """Gradio's image decoding (arguments: the payload first, then its own), but an image it cannot decode
-    is refused with NextNum's own message, as an upload is.
+def decode_with_nextnum(decode: Callable[..., Any]) -> Callable[..., Any]:
+    """gr.Image's decoding (gradio.image_utils.preprocess_image), but a picture wanted as an array (the
+    webcam's frames) is decoded by NextNum's own decoder, inside the app's heavy-work limit.
 
-    gr.Image and gr.Sketchpad decode what the browser or an API client sends before any event function
-    runs, and a file that is no image (a text file named .png, a truncated PNG) makes them raise a bare
-    exception: the client gets Gradio's generic error, which is also what a crash in NextNum looks like.
-    NextNum's reader (inputs.read_image) says what is wrong with the file, so that is what is raised."""
+    Gradio decodes a sent picture whole with PIL before any event function runs, with no check of its
+    size, and raises a bare exception for one it cannot decode. NextNum's decoder (inputs.decode) checks
+    the header's size first, applies EXIF orientation, and says what is wrong with a bad file."""
     @functools.wraps(decode)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return decode(*args, **kwargs)
-        except Exception as failure:
-            import gradio as gr
+    def wrapper(payload: Any, cache_dir: str, format: str, image_mode: Any, type: str) -> Any:
+        if payload is None or type != "numpy":
+            return decode(payload, cache_dir, format, image_mode, type)
+        import gradio as gr
 
-            from ..inputs import ImageError, read_image
-            payload = next((a for a in args if hasattr(a, "path")), None)  # the FileData (after self)
-            if isinstance(failure, gr.Error) or payload is None or not payload.path:
-                raise
-            try:
-                read_image(str(payload.path))
-            except ImageError as e:
-                log.info("refused an image: %s", e)
-                raise gr.Error(str(e), print_exception=False) from None
-            raise
+        from .. import inputs
+        from .heavy import heavy
+        source = payload.url if payload.url and payload.url.startswith("data:") else payload.path
+        if not source:
+            raise gr.Error(inputs.NOT_A_DRAWING, print_exception=False)
+        try:
+            with heavy():
+                arr = inputs.to_array(source if source.startswith("data:") else Path(source))
+        except inputs.ImageError as e:
+            log.info("refused an image: %s", e)
+            raise gr.Error(str(e), print_exception=False) from None
+        if image_mode == "RGB" and arr.ndim == 2:
+            arr = arr[..., None].repeat(3, axis=2)
+        return arr[..., :3] if image_mode == "RGB" else arr
     return wrapper
+
+
+class BodyLimit:
+    """ASGI middleware: a request whose body is over MAX_UPLOAD (uploads) or MAX_BODY (anything else) is
+    answered 413. Gradio's max_file_size counts each file of an upload alone, so one request of 40 files
+    of 4.9 MB each wrote 196 MB to disk."""
+
+    def __init__(self, app: Any, upload: int = MAX_UPLOAD, body: int = MAX_BODY) -> None:
+        self.app, self.upload, self.body = app, upload, body
+
+    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
+        if scope["type"] != "http" or scope["method"] not in ("POST", "PUT", "PATCH"):
+            return await self.app(scope, receive, send)
+        limit = self.upload if scope["path"].rstrip("/").endswith("/upload") else self.body
+        length = dict(scope["headers"]).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            return await _too_large(send, limit)
+        seen = 0
+
+        async def counted() -> dict:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:  # a body sent without its length: stop reading it
+                return {"type": "http.disconnect"}
+            return message
+        await self.app(scope, counted, send)
+
+
+async def _too_large(send: Callable, limit: int) -> None:
+    body = f"request body over {limit // 2**20} MB".encode()
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"text/plain"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
 
 
 def install() -> None:
     """Put the workarounds in place. gr.Image and gr.Gallery look save_pil_to_cache up in
     gradio.processing_utils at call time, so replacing it there is enough; likewise gr.Image's decoding
-    in gradio.image_utils, and gr.Sketchpad's is a method of gr.ImageEditor."""
-    import gradio as gr
+    in gradio.image_utils. BodyLimit goes in through launch(app_kwargs=...) (server.main)."""
     from gradio import image_utils, processing_utils
     processing_utils.save_pil_to_cache = save_pil_to_cache
     if not hasattr(image_utils.preprocess_image, "__wrapped__"):  # once, however often install() runs
-        image_utils.preprocess_image = refuse_undecodable(image_utils.preprocess_image)
-        gr.ImageEditor.convert_and_format_image = refuse_undecodable(gr.ImageEditor.convert_and_format_image)
+        image_utils.preprocess_image = decode_with_nextnum(image_utils.preprocess_image)

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # Gradio keeps ~200 KB per session (a copy of the page's config, and the State values) for the newest this
 # many sessions; its default of 10,000 would let API callers, each call a new session, take 2 GB
 SESSIONS = int(os.environ.get("NEXTNUM_SESSIONS", "1000"))
+PUBLIC_CORRECTIONS_MB = int(os.environ.get("NEXTNUM_CORRECTIONS_MB", "200"))  # in public: the folder's budget
+QUEUE = int(os.environ.get("NEXTNUM_QUEUE", "20"))  # events that may wait; more are answered 503
 log = logging.getLogger("nextnum.app")
 
 
@@ -49,6 +51,11 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
                          "default: corrections/ beside the checkpoints folder)")
     ap.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
     ap.add_argument("--share", action="store_true", help="also make a temporary public gradio.live link")
+    public = os.environ.get("NEXTNUM_PUBLIC", "1" if os.environ.get("SPACE_ID") else "")  # Spaces set SPACE_ID
+    ap.add_argument("--public", action="store_true", default=public not in ("", "0"),
+                    help="for a deployment anyone may reach (env NEXTNUM_PUBLIC=1; on by itself on a Hugging Face "
+                         "Space, which sets SPACE_ID; NEXTNUM_PUBLIC=0 turns it off): the saved corrections are "
+                         "neither shown, zipped nor scored, and training is off")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NEXTNUM_THREADS", "1")),
                     help="torch threads; 1 is fastest for this tiny model, especially beside a training run")
     return ap.parse_args(argv)
@@ -69,12 +76,16 @@ def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None
     root.mkdir(parents=True, exist_ok=True)
     note, load = training_data(args.data, force_fixture=os.environ.get("NEXTNUM_TRAIN_DATA") == "fixture")
     from ..corrections import Corrections
-    corrections = Corrections(args.corrections_dir or root.resolve().parent / "corrections")
-    demo = build(Checkpoints(root, args.checkpoint), TrainingSlot(root, load), note, corrections)
-    demo.queue(max_size=20, default_concurrency_limit=2)
+    corrections = Corrections(args.corrections_dir or root.resolve().parent / "corrections",
+                              max_bytes=PUBLIC_CORRECTIONS_MB * 2**20 if args.public else None)
+    demo = build(Checkpoints(root, args.checkpoint), TrainingSlot(root, load), note, corrections, args.public)
+    demo.queue(max_size=QUEUE, default_concurrency_limit=2)
     # no server_name: Gradio takes GRADIO_SERVER_NAME from the environment (127.0.0.1 when unset)
+    from starlette.middleware import Middleware
+
+    from .gradio_fixes import BodyLimit
     demo.launch(server_port=args.port, share=args.share, max_file_size="5mb", prevent_thread_lock=True,
-                ssr_mode=False, state_session_capacity=SESSIONS)
+                ssr_mode=False, state_session_capacity=SESSIONS, app_kwargs={"middleware": [Middleware(BodyLimit)]})
     if args.share and not demo.share_url:
         log.warning("--share: no public link could be made (no internet, or the share service is unreachable); "
                     "the app is still running locally at %s", demo.local_url)
