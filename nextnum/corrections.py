@@ -9,6 +9,8 @@ lock, writers in several processes a file lock on DIR/.lock (filelock: any OS).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import json
@@ -55,10 +57,18 @@ def check_label(text: Any) -> str:
 
 
 def encode(image: Any) -> tuple[bytes, str]:
-    """(bytes, extension) of the image as it was read: a file's own bytes, unchanged, or an array as PNG
-    (lossless). CorrectionError for anything else, for more than MAX_BYTES, and for a file that NextNum's
-    decoder refuses (its header's size is checked before it is decoded, as for a reading)."""
-    if isinstance(image, (str, Path)):
+    """(bytes, extension) of the image as it was read: a file's own bytes, an encoded image's bytes or a data
+    URL's (the Draw tab keeps its drawing so), unchanged, or an array as PNG (lossless). CorrectionError for
+    anything else, for more than MAX_BYTES, and for a file that NextNum's decoder refuses (its header's size
+    is checked before it is decoded, as for a reading)."""
+    if isinstance(image, str) and image.startswith("data:image/") and ";base64," in image:
+        try:
+            data = base64.b64decode(image.partition(",")[2], validate=True)
+        except binascii.Error:
+            raise CorrectionError("the image sent inline is not valid base64") from None
+    elif isinstance(image, bytes):
+        data = image
+    elif isinstance(image, (str, Path)):
         p = Path(image)
         if not p.is_file():
             raise CorrectionError(f"no image file at {p.name}")
