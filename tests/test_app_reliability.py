@@ -617,7 +617,7 @@ def test_limits_are_set_where_the_app_is_built(tmp_path):
     demo = app.build(Checkpoints(tmp_path), TrainingSlot(tmp_path, lambda: None), "")
     fns = {f.api_name: f for f in demo.fns.values()}
     stream = fns["predict_frame"]
-    assert (stream.time_limit, stream.concurrency_limit) == (30, 4) == (app.STREAM_SECONDS, app.STREAMS)
+    assert (stream.time_limit, stream.concurrency_limit) == (30, 4)  # Settings' defaults
     assert fns["train"].concurrency_id == "train" and fns["train"].concurrency_limit == 2
     assert fns["stop_training"].queue is False  # stop is sent outside the queue: never behind anything
     assert demo.delete_cache == (3600, 3600)
