@@ -12,7 +12,6 @@ from functools import lru_cache
 
 import cv2
 import numpy as np
-from torch import Tensor
 
 from .config import ModelConfig
 from .preprocess import Geometry
@@ -23,9 +22,16 @@ DIGIT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (
 Rect = tuple[int, int, int, int]
 
 
-def to_grid(weights: Tensor | np.ndarray, grid: tuple[int, int]) -> np.ndarray:
-    """(..., N) attention over tokens -> (..., gh, gw) float32 numpy."""
-    w = weights.detach().float().cpu().numpy() if isinstance(weights, Tensor) else np.asarray(weights, np.float32)
+def as_array(x) -> np.ndarray:
+    """float32 numpy of an array or of a torch tensor (detached, on the CPU), without importing torch."""
+    if hasattr(x, "detach"):
+        x = x.detach().float().cpu().numpy()
+    return np.asarray(x, np.float32)
+
+
+def to_grid(weights, grid: tuple[int, int]) -> np.ndarray:
+    """(..., N) attention over tokens (numpy or torch) -> (..., gh, gw) float32 numpy."""
+    w = as_array(weights)
     gh, gw = grid
     if w.shape[-1] != gh * gw:
         raise ValueError(f"{w.shape[-1]} tokens do not fill a {gh}x{gw} grid")
@@ -181,7 +187,7 @@ def combined(img: np.ndarray, maps: list[np.ndarray], alpha: float = 0.75, rect:
     return out
 
 
-def rollout(attn: Tensor | np.ndarray, discard_ratio: float = 0.0) -> np.ndarray:
+def rollout(attn, discard_ratio: float = 0.0) -> np.ndarray:
     """Attention rollout (Abnar & Zuidema 2020) over encoder layers.
 
     attn: (L, H, N, N) one image's encoder self-attention. Heads are averaged, the residual is added
@@ -189,7 +195,7 @@ def rollout(attn: Tensor | np.ndarray, discard_ratio: float = 0.0) -> np.ndarray
     discard_ratio drops that share of the weakest links per layer (never a token's link to itself).
     Returns (N, N): row i = how much each input token flows into output token i (rows sum to 1).
     """
-    a = attn.detach().float().cpu().numpy() if isinstance(attn, Tensor) else np.asarray(attn, np.float32)
+    a = as_array(attn)
     L, _, N, _ = a.shape
     eye = np.eye(N)
     result = eye.copy()
@@ -211,11 +217,11 @@ def token_importance(attn_rows: np.ndarray) -> np.ndarray:
     return attn_rows.mean(0)
 
 
-def rollout_importance(attn: Tensor | np.ndarray) -> np.ndarray:
+def rollout_importance(attn) -> np.ndarray:
     """token_importance(rollout(attn)) without the (N, N) products: the mean row is carried back through
     the layers as one vector, N^2 work per layer instead of N^3 (the rollout was most of a reading's
     picture time on the 200-token grid)."""
-    a = attn.detach().float().cpu().numpy() if isinstance(attn, Tensor) else np.asarray(attn, np.float32)
+    a = as_array(attn)
     N = a.shape[-1]
     v = np.full(N, 1.0 / N)
     diag = np.arange(N)

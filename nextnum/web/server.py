@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -50,7 +51,8 @@ def options(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
     ap.add_argument("--share", action="store_true", help="also make a temporary public gradio.live link")
     ap.add_argument("--threads", type=int, default=int(os.environ.get("NEXTNUM_THREADS", "1")),
-                    help="torch threads; 1 is fastest for this tiny model, especially beside a training run")
+                    help="PyTorch's threads (training, or reading without an exported graph); 1 is fastest for "
+                         "this tiny model, especially beside a training run")
     return ap.parse_args(argv)
 
 
@@ -63,8 +65,11 @@ def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None
     logging.basicConfig(level=os.environ.get("NEXTNUM_LOG", "INFO").upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks
-    import torch
-    torch.set_num_threads(max(1, args.threads))
+    # PyTorch (imported only to train, or to read when there is no exported graph) takes its thread count
+    # from the environment when it is imported; onnxruntime reads on one thread (runtime.OnnxReader)
+    os.environ["OMP_NUM_THREADS"] = str(max(1, args.threads))
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(max(1, args.threads))
     root = Path(args.checkpoints_dir)
     root.mkdir(parents=True, exist_ok=True)
     note, load = training_data(args.data, force_fixture=os.environ.get("NEXTNUM_TRAIN_DATA") == "fixture")

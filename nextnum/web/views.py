@@ -155,7 +155,7 @@ def model_card(pred_obj, name: str | None) -> tuple[str, list[list[Any]], dict[s
     m, mc = pred_obj.metrics, pred_obj.config.model
     rows, src = accuracy_table(m)
     lines = [f"### {html.escape(name or '?')}",
-             f"- **parameters:** {pred_obj.model.num_params():,}",
+             f"- **parameters:** {pred_obj.num_params:,}",
              f"- **canvas:** {mc.img_h}×{mc.img_w}, patch grid {mc.grid[0]}×{mc.grid[1]}, {mc.enc_layers} encoder + "
              f"{mc.dec_layers} decoder layers, width {mc.dim}, {mc.heads} heads, up to {mc.max_digits} digits",
              f"- **training:** {_trained(m)}" + (f", status *{m['status']}*" if m.get("status") else "")]
