@@ -92,7 +92,11 @@ class Frame:
         sub = img[y0:y1, x0:x1]
         if sub.shape[1::-1] == self.size:
             return sub
-        return cv2.resize(sub, self.size, interpolation=cv2.INTER_AREA)
+        # Shrunk to less than half, area averaging keeps thin strokes; shrunk less, bilinear already reads
+        # every source pixel, and was 7x faster than INTER_AREA's general (non-integer) path: on a sketchpad
+        # drawing it was most of the time the Draw tab's pictures took
+        halved = self.size[0] * 2 <= x1 - x0 or self.size[1] * 2 <= y1 - y0
+        return cv2.resize(sub, self.size, interpolation=cv2.INTER_AREA if halved else cv2.INTER_LINEAR)
 
 
 @lru_cache(maxsize=8)
