@@ -229,6 +229,11 @@ class Predictor:
             msg = "; ".join(m for m in (msg, LIMIT_NOTE.format(n=len(digits))) if m)
         return Prediction(text, digits, conf, msg, pre.stages, views, timings, pre.canvas, pre.geometry)
 
+    def stages(self, image: Any, roi: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
+        """The preprocessing stages' pictures of an image, as predict(explain=True) returns them, without
+        reading it (ImageError as predict)."""
+        return preprocess(image, self.canvas_hw, roi=roi, stages=True, shrink=self.shrink).stages
+
     def read(self, canvas: np.ndarray, attention: bool = False) -> Reading:
         """Greedy decoding of canvases (B, 1, H, W), ink = 1: in onnxruntime when it reads, else in PyTorch
         (the attention too when asked; onnxruntime returns the steps after EOS as PAD)."""

@@ -71,9 +71,12 @@ def combined_view(pred) -> np.ndarray | None:
 
 def stage_gallery(pred) -> list[tuple[np.ndarray, str]]:
     """The preprocessing stages, in order, with their names."""
-    if pred is None:
-        return []
-    return [(Frame.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in pred.stages.items()]
+    return [] if pred is None else stage_pictures(pred.stages)
+
+
+def stage_pictures(stages: dict[str, np.ndarray]) -> list[tuple[np.ndarray, str]]:
+    """Stage pictures (name -> image, in order) at the size the stages gallery shows them."""
+    return [(Frame.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in stages.items()]
 
 
 def layer_head_choices(cfg: Config | None) -> tuple[list[str], list[str]]:
