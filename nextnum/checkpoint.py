@@ -67,6 +67,12 @@ def _link_or_copy(src: str | Path, dst: str | Path) -> None:
         shutil.copy2(src, dst)
 
 
+def save_file(tensors: dict[str, torch.Tensor], filename: str) -> None:
+    """safetensors.torch.save_file, imported only when a checkpoint is saved (reading saves none)."""
+    from safetensors.torch import save_file as save
+    save(tensors, filename)
+
+
 def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -> None:
     """Atomically replace folder `path` with one holding `files` (bytes, or tensors -> safetensors)."""
     path = Path(path)
@@ -80,7 +86,6 @@ def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -
             if isinstance(content, bytes):
                 (tmp / name).write_bytes(content)
             else:
-                from safetensors.torch import save_file
                 save_file({k: v.detach().cpu().contiguous() for k, v in content.items()}, str(tmp / name))
             with open(tmp / name, "rb+") as f:
                 os.fsync(f.fileno())
