@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+# The small committed sample of MNIST digits (the tests' and the Train tab's when MNIST is not there).
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_sample.npz"
+
 # Token ids. Digits are their own ids 0-9.
 BOS, EOS, PAD = 10, 11, 12
 VOCAB = 13

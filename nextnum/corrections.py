@@ -263,7 +263,7 @@ def held_out_accuracy(model, cfg, root: str | Path) -> dict[str, Any] | None:
 
 def score(predictor, root: str | Path, held_out_only: bool = False) -> dict[str, Any] | None:
     """Sequence accuracy of a Predictor on the corrections (or on the held-out part); None when there are none."""
-    from .evaluate import score as score_pairs
+    from .scoring import score as score_pairs
     c = Corrections(root)
     labels = c.split()[1] if held_out_only else c.labels()
     if not labels:

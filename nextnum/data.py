@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import EOS, INK_MARGIN_FRAC, PAD, DataConfig, ModelConfig, fit_scale
+from .config import EOS, FIXTURE, INK_MARGIN_FRAC, PAD, DataConfig, ModelConfig, fit_scale
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_sample.npz"
 
 
 @dataclass

@@ -19,7 +19,6 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from .config import fit_scale
 from .ink import find_digits, ink_box, ink_of, is_dot, normalise, odd, polarity
@@ -102,7 +101,6 @@ class Geometry:
 @dataclass
 class Preprocessed:
     canvas: np.ndarray  # (H, W) float32 in [0, 1], ink = 1
-    tensor: torch.Tensor  # (1, 1, H, W) the model's input
     geometry: Geometry | None  # None when no ink was found
     message: str = ""  # why nothing was found, or what was done (e.g. marks ignored)
     stages: dict[str, np.ndarray] = field(default_factory=dict)  # name -> uint8 image, in order
@@ -111,6 +109,12 @@ class Preprocessed:
     @property
     def empty(self) -> bool:
         return self.geometry is None
+
+    @property
+    def tensor(self):
+        """(1, 1, H, W) torch tensor of the canvas, for PyTorch callers (reading itself needs no torch)."""
+        import torch
+        return torch.from_numpy(self.canvas)[None, None]
 
 
 def grayscale(arr: np.ndarray) -> np.ndarray:
@@ -231,7 +235,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
             st["ink box"] = st["original"]
             st["canvas"] = np.full((H, W), 255, np.uint8)
         t["canvas"] = time.perf_counter()
-        return Preprocessed(canvas, torch.from_numpy(canvas)[None, None], None, msg, st, _ms(t))
+        return Preprocessed(canvas, None, msg, st, _ms(t))
 
     # ink box in original pixels (region offset added); the canvas box keeps its aspect
     ow, oh = (bx1 - bx0) * n, (by1 - by0) * n
@@ -271,7 +275,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
         cv2.rectangle(boxed, (ox0, oy0), (ox0 + ow - 1, oy0 + oh - 1), (255, 60, 60), lw)
         st["ink box"] = boxed
         st["canvas"] = (255 - canvas * 255).astype(np.uint8)
-    return Preprocessed(canvas, torch.from_numpy(canvas)[None, None], geo, msg, st, _ms(t))
+    return Preprocessed(canvas, geo, msg, st, _ms(t))
 
 
 def _display(arr: np.ndarray) -> np.ndarray:

@@ -83,13 +83,14 @@ class Handlers:
         return (*self.read(image, live, layer, head, stages_shown, stages_asked), drawing)
 
     def stages(self, image: Any, live: str | None) -> tuple[list, bool]:
-        """The stages accordion opened: its pictures of the image shown now, and of every reading from now on."""
+        """The stages accordion opened: its pictures of the image shown now (its preprocessing only: the
+        reading and its maps are already on the page), and of every reading from now on."""
         try:
             with heavy():
-                pred = None if image is None else self.predictor(live).predict(image, explain=True)
+                stages = {} if image is None else self.predictor(live).stages(image)
         except ImageError:  # the reading itself already said why
-            pred = None
-        return views.stage_gallery(pred), True
+            stages = {}
+        return views.stage_pictures(stages), True
 
     def read_frame(self, frame: Any, state: dict | None, live: str | None, smooth: bool) -> tuple:
         """One webcam frame: annotated frame, digits, reading HTML, stats, per-digit gallery, state."""

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,8 +65,11 @@ def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None
     s = settings.parse(argv)
     logging.basicConfig(level=s.log, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks
-    import torch
-    torch.set_num_threads(s.threads)
+    # PyTorch (imported only to train, or to read when there is no exported graph) takes its thread count
+    # from the environment when it is imported; onnxruntime reads on one thread (runtime.OnnxReader)
+    os.environ["OMP_NUM_THREADS"] = str(s.threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(s.threads)
     heavy.configure(s.heavy)
     root = Path(s.checkpoints_dir)
     root.mkdir(parents=True, exist_ok=True)
