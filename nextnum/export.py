@@ -65,7 +65,7 @@ class GreedyLoop(nn.Module):
         probs, out, nxt = [], [], tokens
         for step in range(self.mask.shape[0]):
             logits, _ = self.model.decode(nxt, ctx, start=step, cache=cache)  # (B, 1, VOCAB)
-            p = (logits[:, -1] + self.mask[step]).softmax(-1)  # (B, VOCAB)
+            p = self.model.step_probs(logits[:, -1] + self.mask[step])  # (B, VOCAB)
             nxt = torch.where(done, torch.full_like(done, PAD, dtype=torch.long), p.argmax(-1, keepdim=True))
             done = done | (nxt == EOS)
             out.append(nxt)

@@ -219,6 +219,12 @@ class NextNum(nn.Module):
         logits, cross = self.decode(tokens, ctx, need_weights=True)
         return logits, self.aux_head(ctx), torch.stack(cross, 1).mean(2)  # (B, L, nh, T, N) -> (B, L, T, N)
 
+    def step_probs(self, logits: Tensor) -> Tensor:
+        """(..., VOCAB) logits of one decoding step -> the probabilities a reading reports, softmax at the
+        fitted temperature. Label smoothing in training caps a digit's raw softmax near 0.96; the
+        temperature undoes that. generate and the exported graph both come through here."""
+        return (logits / self.cfg.temperature).softmax(-1)
+
     @torch.inference_mode()
     def generate(self, img: Tensor, return_attn: bool = False) -> Generation:
         """Greedy decoding with cached keys/values; at least one digit, at most max_digits, then EOS."""
@@ -236,7 +242,7 @@ class NextNum(nn.Module):
                 logits[:, EOS] = float("-inf")  # a reading has at least one digit
             elif step == self.cfg.max_digits:
                 logits[:, :EOS] = float("-inf")  # and at most max_digits
-            p = logits.softmax(-1)
+            p = self.step_probs(logits)
             nxt = torch.where(done, PAD, p.argmax(-1))  # (B,)
             out.append(nxt)
             probs.append(p)
