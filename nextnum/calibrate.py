@@ -7,7 +7,7 @@
 The temperature is fitted on canvases of the train-split digits held out for validation (never t10k),
 by the likelihood of the true next token at every step whose digits so far were read right (Guo et al.
 2017, "On Calibration of Modern Neural Networks"). --write stores it as model.temperature in the
-checkpoint's config.json; NextNum.step_probs applies it in PyTorch and in the exported graph. The
+checkpoint's config.json (and how it was fitted in metrics.json); NextNum.step_probs applies it in PyTorch and in the exported graph. The
 confidences measured are the ones a reading shows: each digit's probability, and the whole reading's
 (its digits' and the stop's probabilities multiplied).
 """
@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    model, cfg, _ = checkpoint.load(args.checkpoint)
+    model, cfg, metrics = checkpoint.load(args.checkpoint)
     data_cfg = Config.load(args.data_config).data if args.data_config else cfg.data
     hw = (cfg.model.img_h, cfg.model.img_w)
     if args.t10k:
@@ -191,6 +191,10 @@ def main(argv: list[str] | None = None) -> int:
             cfg.model.temperature = t
             checkpoint.write_atomic(Path(args.checkpoint) / checkpoint.CONFIG,
                                     (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
+            metrics["calibration"] = {"temperature": t, "fitted_on": where, "command": "python -m nextnum.calibrate "
+                                      + " ".join(argv if argv is not None else sys.argv[1:]),
+                                      **{f"{k}_ece_{n}": res[n][k]["ece"] for n in ("raw", "fitted") for k in ("digit", "whole")}}
+            checkpoint.write_atomic(Path(args.checkpoint) / checkpoint.METRICS, (json.dumps(metrics, indent=2) + "\n").encode())
     if args.plot:
         plot([res["raw"], res.get("stored", res.get("fitted"))], args.plot, f"{Path(args.checkpoint).name}: {where}")
     for name in ("raw", "stored", "fitted"):
