@@ -143,6 +143,14 @@ def test_train_speed_runs_and_chains_a_fine_tuned_run(tmp_path):
     assert lineage(parent) is parent
 
 
+def test_step_cost_times_the_config_it_names():
+    res = run_bench("step_cost.py", None)
+    (row,) = res["rows"]
+    assert row["config"].endswith("smoke.json") and res["steps"] == 3 and row["batch"] == 16
+    assert row["tokens"] == row["grid"][0] * row["grid"][1] and row["draw_cpu_ms"] > 0 and row["learn_cpu_ms"] > 0
+    assert row["samples_per_cpu_s"] == pytest.approx(16 / ((row["draw_cpu_ms"] + row["learn_cpu_ms"]) / 1000), rel=0.01)
+
+
 def test_realsets_builds_a_labelled_folder_per_style(tmp_path):
     import cv2
     res = run_bench("realsets.py", None, "--out", str(tmp_path))
