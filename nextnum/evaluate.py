@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from .config import Config
+from .config import Config, ModelConfig
 from .data import Batch, fixed_batches, load_mnist
 from .model import NextNum
 from .scoring import score  # noqa: F401 (evaluate.score, as callers know it)
@@ -47,6 +47,20 @@ def evaluate_synthetic(model: NextNum, data_root: str | Path, samples: int, seed
     bank = load_mnist(data_root, train=False)
     batches = fixed_batches(bank, samples, data_cfg, (model.cfg.img_h, model.cfg.img_w), seed)
     return score(predict_batches(model, batches, device))
+
+
+def evaluate_through_preprocess(predictor, data_root: str | Path, samples: int, seed: int, data_cfg,
+                                canvas_hw: tuple[int, int]) -> dict[str, Any]:
+    """The t10k canvases drawn at canvas_hw whatever the model's own canvas, each read as a picture through
+    preprocess and Predictor.predict, as the app reads an upload: the same test canvases for models of any
+    canvas shape."""
+    import numpy as np
+    bank = load_mnist(data_root, train=False)
+    pairs = []
+    for b in fixed_batches(bank, samples, data_cfg, canvas_hw, seed):
+        for img, true in zip(b.images[:, 0].numpy(), b.texts):
+            pairs.append((predictor.predict((img * 255).round().astype(np.uint8), explain=False).text, true))
+    return score(pairs)
 
 
 def evaluate_images(predictor, folder: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -86,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
     ap.add_argument("--data-config", default=None,
                     help="JSON config whose 'data' section (canvas complexity) replaces the checkpoint's own")
+    ap.add_argument("--through-preprocess", action="store_true",
+                    help="draw the canvases at 84x168 whatever the model's canvas, and read each one as an image "
+                         "through preprocess (compares models of different canvas shapes on the same canvases)")
     add_load_args(ap)
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
@@ -110,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 for r in rows:
                     print(f"{'ok ' if r['pred'] == r['true'] else 'BAD'} {r['file']}: {r['pred'] or '(none)'} (true {r['true']})")
+        elif args.through_preprocess:
+            hw = (ModelConfig().img_h, ModelConfig().img_w)
+            res = evaluate_through_preprocess(pred, args.data, args.samples, args.seed, data_cfg, hw)
+            res["drawn_at"] = list(hw)
         else:
             res = evaluate_synthetic(pred.model, args.data, args.samples, args.seed, data_cfg, args.device)
     except (FileNotFoundError, ValueError) as e:

@@ -221,6 +221,12 @@ class NextNum(nn.Module):
         logits, cross = self.decode(tokens, ctx, need_weights=True)
         return logits, self.aux_head(ctx), torch.stack(cross, 1).mean(2)  # (B, L, nh, T, N) -> (B, L, T, N)
 
+    def step_probs(self, logits: Tensor) -> Tensor:
+        """(..., VOCAB) logits of one decoding step -> the probabilities a reading reports, softmax at the
+        fitted temperature. Label smoothing in training caps a digit's raw softmax near 0.96; the
+        temperature undoes that. generate and the exported graph both come through here."""
+        return (logits / self.cfg.temperature).softmax(-1)
+
     @torch.inference_mode()
     def generate(self, img: Tensor, return_attn: bool = False) -> Generation:
         """Greedy decoding with cached keys/values; at least one digit, at most max_digits, then EOS.
@@ -239,7 +245,7 @@ class NextNum(nn.Module):
         out, probs, cross = [], [], []
         for step in range(self.step_mask.shape[0]):
             logits, w = self.decode(tok, ctx, start=step, need_weights=return_attn, cache=cache)
-            p = (logits[:, -1] + self.step_mask[step]).softmax(-1)  # (B, VOCAB)
+            p = self.step_probs(logits[:, -1] + self.step_mask[step])  # (B, VOCAB)
             nxt = torch.where(done, pad, p.argmax(-1, keepdim=True))  # (B, 1)
             out.append(nxt)
             probs.append(p)
