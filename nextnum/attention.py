@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 
 from .config import ModelConfig
-from .preprocess import Geometry
+from .geometry import Geometry
 
 # a colour per output digit for the combined view (matplotlib's tab10, RGB 0-255)
 DIGIT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),

@@ -12,7 +12,6 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +20,7 @@ import torch
 from .config import Config, ModelConfig
 from .data import Batch, fixed_batches, load_mnist
 from .model import NextNum
-from .scoring import score  # noqa: F401 (evaluate.score, as callers know it)
-
-
-def median_ms(fn: Callable[[], object], min_run_time: float = 0.5) -> float:
-    """Median wall time of fn() in ms at one torch thread (torch.utils.benchmark.Timer: warmed up,
-    timed in blocks for at least min_run_time seconds, torch's thread count put back after)."""
-    from torch.utils.benchmark import Timer
-    return Timer("fn()", globals={"fn": fn}, num_threads=1).blocked_autorange(min_run_time=min_run_time).median * 1000
+from .scoring import score, score_corrections  # noqa: F401 (evaluate.score, as callers know it)
 
 
 @torch.inference_mode()
@@ -78,6 +70,14 @@ def evaluate_images(predictor, folder: str | Path) -> tuple[dict[str, Any], list
         pred = predictor.predict(folder / name, explain=False)
         rows.append({"file": name, "true": str(true), "pred": pred.text, "confidence": pred.confidence})
     return score((r["pred"], r["true"]) for r in rows), rows
+
+
+# ---------------------------------------------------------------- corrections
+
+def held_out_accuracy(model, cfg, root: str | Path) -> dict[str, Any] | None:
+    """A model's sequence accuracy on the held-out corrections (None when none are held out)."""
+    from .predictor import Predictor
+    return score_corrections(Predictor(model, cfg), root, held_out_only=True)
 
 
 def _table(res: dict[str, Any]) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from . import attention as A
 from .attention import Frame
 from .config import ModelConfig
-from .preprocess import Geometry
+from .geometry import Geometry
 
 
 @dataclass(eq=False)

@@ -29,7 +29,7 @@ from torch import Tensor
 
 from . import runtime as R
 from .atomic import write_atomic
-from .evaluate import median_ms
+from .timing import median_ms
 from .model import NextNum
 from .runtime import GRAPH_DIR, OUTPUTS, OnnxReader, cached_graph, has_onnxruntime, load_reader, user_cache  # noqa: F401
 

@@ -26,7 +26,8 @@ from . import attention as A
 from . import runtime as R
 from .config import Config
 from .explain import AttentionViews
-from .preprocess import Geometry, Preprocessed, preprocess
+from .geometry import Geometry
+from .preprocess import Preprocessed, preprocess
 from .runtime import Reading, tokens_text
 
 if TYPE_CHECKING:

@@ -28,7 +28,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
 from .config import BOS, PAD, Config, TrainConfig
-from .corrections import CorrectionCanvases, held_out_accuracy
+from .correction_canvases import CorrectionCanvases
+from .evaluate import held_out_accuracy
 from .data import DigitBank, fixed_batches, load_mnist, render, token_labels, token_masks, with_fonts
 from .distributed import agreed, dist_setup
 from .evaluate import predict_batches, score
