@@ -5,7 +5,7 @@
 
 Each process's own peak resident memory (VmHWM, Linux /proc; read before the interpreter's teardown)
 and its private memory (RssAnon) at the end: `python -c "import torch"` (the baseline), the same with
-gradio (what the web framework alone adds), `python -m nextnum.predict` on one 640x480 photo, and
+gradio (what the web framework alone adds), `python -m nextnum.read` on one 640x480 photo, and
 `python app.py` idle after startup and after N gradio_client users sent /predict requests
 (bench/serving.py's load). Prints a table; --json adds one JSON line last.
 """
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         files = serving.write_photos(tmp, 8, bank)
         res["import_torch"] = peak_rss_mb(["-c", "import torch"])
         res["import_torch_gradio"] = peak_rss_mb(["-c", "import torch, gradio"])
-        res["predict_cli"] = peak_rss_mb(["-m", "nextnum.predict", files[0][0], "--checkpoint", str(ckpt)])
+        res["predict_cli"] = peak_rss_mb(["-m", "nextnum.read", files[0][0], "--checkpoint", str(ckpt)])
         app = C.App(ckpt, tmp / "app")
         try:
             time.sleep(2)
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     base = res["import_torch"]["peak"]
     rows = [["python -c 'import torch' (baseline)", res["import_torch"]],
             ["python -c 'import torch, gradio'", res["import_torch_gradio"]],
-            ["python -m nextnum.predict, one 640x480 photo", res["predict_cli"]],
+            ["python -m nextnum.read, one 640x480 photo", res["predict_cli"]],
             ["app.py idle, 2 s after startup", res["app_idle"]],
             [f"app.py after {args.users} users x {args.requests} /predict", res["app_load"]]]
     rows = [[name, m["peak"], m["peak"] - base, m["private"]] for name, m in rows]

@@ -1,6 +1,6 @@
 """Any image input (file, data URL, array, PIL image, sketchpad value) as the uint8 array every reader reads.
 
-Every reader (the app, `python -m nextnum.predict`, `evaluate --images`, Predictor.predict) goes
+Every reader (the app, `python -m nextnum.read`, `evaluate --images`, Predictor.predict) goes
 through `read_image`, so one file reads the same whichever way it comes in. Encoded images (files and
 data URLs) are decoded by one decoder, `decode`: the size in the header is checked against a pixel and
 memory budget before any pixel is decoded, EXIF orientation is applied, and the first frame of an

@@ -76,7 +76,7 @@ class Prediction:
 
 
 def add_load_args(ap: argparse.ArgumentParser) -> None:
-    """The options every CLI that reads through a Predictor shares (nextnum.predict, nextnum.evaluate)."""
+    """The options every CLI that reads through a Predictor shares (nextnum.read, nextnum.evaluate)."""
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--runtime", choices=RUNTIMES, default="auto",

@@ -1,4 +1,4 @@
-"""The command lines: `python -m nextnum.predict` and `python -m nextnum.evaluate --images DIR --json`
+"""The command lines: `python -m nextnum.read` and `python -m nextnum.evaluate --images DIR --json`
 on a small labelled folder of MNIST handwriting drawn large, as on a sketchpad."""
 import json
 import subprocess
@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from nextnum import checkpoint, evaluate, predict
+from nextnum import checkpoint, evaluate
+from nextnum import read
 from nextnum.config import Config
 from nextnum.model import NextNum
 
@@ -67,7 +68,7 @@ def run(*args: str) -> subprocess.CompletedProcess:
 def test_predict_cli_prints_one_json_object_per_image(folder, ckpt, tmp_path):
     bad = tmp_path / "notes.png"
     bad.write_text("not an image")
-    r = run("nextnum.predict", str(folder / "01.png"), str(bad), "--json", "--checkpoint", str(ckpt))
+    r = run("nextnum.read", str(folder / "01.png"), str(bad), "--json", "--checkpoint", str(ckpt))
     assert r.returncode == 0, r.stderr
     good, err = [json.loads(line) for line in r.stdout.strip().splitlines()]
     assert good["file"].endswith("01.png") and good["text"].isdigit()
@@ -76,7 +77,7 @@ def test_predict_cli_prints_one_json_object_per_image(folder, ckpt, tmp_path):
 
 
 def test_predict_cli_saves_the_pictures(folder, ckpt, tmp_path, capsys):
-    assert predict.main([str(folder / "02.png"), "--save-viz", str(tmp_path / "viz"), "--checkpoint", str(ckpt)]) == 0
+    assert read.main([str(folder / "02.png"), "--save-viz", str(tmp_path / "viz"), "--checkpoint", str(ckpt)]) == 0
     names = {p.name for p in (tmp_path / "viz").iterdir()}
     assert {"02.stage0_original.png", "02.stage5_canvas.png", "02.combined.png", "02.rollout.png"} <= names
     assert any(n.startswith("02.digit0_") for n in names)
@@ -86,16 +87,16 @@ def test_predict_cli_saves_the_pictures(folder, ckpt, tmp_path, capsys):
 def test_predict_cli_exits_1_when_nothing_reads(folder, ckpt, tmp_path, capsys):
     blank = tmp_path / "blank.png"
     cv2.imwrite(str(blank), np.full((300, 900), 255, np.uint8))
-    assert predict.main([str(blank), "--checkpoint", str(ckpt)]) == 1  # read fine, but no digits: like grep
+    assert read.main([str(blank), "--checkpoint", str(ckpt)]) == 1  # read fine, but no digits: like grep
     out, err = capsys.readouterr()
     assert "blank.png: (none)" in out and "no digits found: the image looks blank" in out
     assert err.strip() == "nothing read: no digits found in the image"
-    assert predict.main([str(blank), str(tmp_path / "missing.png"), "--checkpoint", str(ckpt)]) == 1
+    assert read.main([str(blank), str(tmp_path / "missing.png"), "--checkpoint", str(ckpt)]) == 1
     assert "no digits found in any of the 2 images" in capsys.readouterr().err
-    assert predict.main([str(blank), str(folder / "02.png"), "--checkpoint", str(ckpt)]) == 0  # one image read
+    assert read.main([str(blank), str(folder / "02.png"), "--checkpoint", str(ckpt)]) == 0  # one image read
     assert capsys.readouterr().err == ""
-    assert predict.main([str(folder / "02.png"), "--checkpoint", str(tmp_path / "no-such-ck")]) == 2
-    assert "exit status: 0 digits were read" in " ".join(run("nextnum.predict", "--help").stdout.split())
+    assert read.main([str(folder / "02.png"), "--checkpoint", str(tmp_path / "no-such-ck")]) == 2
+    assert "exit status: 0 digits were read" in " ".join(run("nextnum.read", "--help").stdout.split())
 
 
 def test_evaluate_images_json(folder, ckpt):
@@ -115,10 +116,10 @@ def test_evaluate_images_without_labels_fails_clearly(tmp_path, ckpt, capsys):
 
 
 def test_predict_cli_roi_restricts_the_search(folder, ckpt, capsys):
-    assert predict.main([str(folder / "03.png"), "--json", "--roi", "0.5,0,1,1", "--checkpoint", str(ckpt)]) == 0
+    assert read.main([str(folder / "03.png"), "--json", "--roi", "0.5,0,1,1", "--checkpoint", str(ckpt)]) == 0
     half = json.loads(capsys.readouterr().out)
-    assert predict.main([str(folder / "03.png"), "--json", "--checkpoint", str(ckpt)]) == 0
+    assert read.main([str(folder / "03.png"), "--json", "--checkpoint", str(ckpt)]) == 0
     whole = json.loads(capsys.readouterr().out)
     assert half["box"][0] >= 450 and whole["box"][0] < 200, (half["box"], whole["box"])  # the image is 900 wide
     with pytest.raises(SystemExit):
-        predict.main([str(folder / "03.png"), "--roi", "0.5,0,0.2,1"])
+        read.main([str(folder / "03.png"), "--roi", "0.5,0,0.2,1"])

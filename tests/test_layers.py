@@ -18,7 +18,7 @@ LAYERS = [
     {"model", "data", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring"},
     {"explain", "export", "correction_canvases"},
     {"predictor"},
-    {"evaluate", "train", "calibrate", "analyze", "sweep", "predict", "__init__"},
+    {"evaluate", "train", "calibrate", "analyze", "sweep", "read", "__init__"},
     {"web"},
 ]
 

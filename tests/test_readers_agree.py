@@ -1,4 +1,4 @@
-"""Every reader reads a file alike: the app's /predict, `python -m nextnum.predict --json`,
+"""Every reader reads a file alike: the app's /predict, `python -m nextnum.read --json`,
 `python -m nextnum.evaluate --images` and Predictor.predict(path) give the same digits and the same
 confidence (within 0.01) with the shipped model, on a 4000x3000 JPEG photo (read shrunk to READ_SIDE
 by all of them) and on sketchpad PNGs (transparent, black ink)."""
@@ -88,7 +88,7 @@ def test_the_photo_is_read_shrunk_and_reported_in_its_own_pixels(folder, predict
 
 
 def test_the_predict_command_line_reads_as_the_predictor(folder, readings):
-    r = run("nextnum.predict", "--json", *(str(folder / n) for n in readings))
+    r = run("nextnum.read", "--json", *(str(folder / n) for n in readings))
     assert r.returncode == 0, r.stderr
     for line in r.stdout.strip().splitlines():
         got = json.loads(line)

@@ -1,6 +1,6 @@
 """Read digits from image files on the command line.
 
-    python -m nextnum.predict IMAGE... [--json] [--save-viz DIR] [--roi X0,Y0,X1,Y1] [--checkpoint PATH]
+    python -m nextnum.read IMAGE... [--json] [--save-viz DIR] [--roi X0,Y0,X1,Y1] [--checkpoint PATH]
 
 Exit status, as grep's: 0 if digits were read in at least one image; 1 if nothing was read (every image
 was blank or could not be read), with a line on stderr saying so; 2 if the checkpoint could not be
@@ -46,7 +46,7 @@ def _roi(text: str) -> tuple[float, float, float, float]:
 
 def main(argv: list[str] | None = None) -> int:
     from .predictor import Predictor, add_load_args  # here: it pulls in OpenCV
-    ap = argparse.ArgumentParser(prog="python -m nextnum.predict", description="Read handwritten digits in images.",
+    ap = argparse.ArgumentParser(prog="python -m nextnum.read", description="Read handwritten digits in images.",
                                  epilog="exit status: 0 digits were read in at least one image; 1 nothing was read "
                                         "(every image blank or unreadable; stderr says so); 2 the checkpoint could "
                                         "not be loaded, or bad arguments")
