@@ -18,27 +18,34 @@ DISPLAY_SIDE = 640  # the webcam's annotated frame (longer side)
 DIGITS_BOX = (640, 240)  # per-digit overlays and the combined map (its view is 240 high)
 ENCODER_BOX = (640, 170)  # the encoder view (170 high)
 STAGE_BOX = (320, 200)  # each preprocessing stage (a gallery 200 high)
+# what a reading card says before anything was read: the Draw tab's blank pad (empty_views), and an upload
+# (read() of no file: the Upload tab and /predict)
+EMPTY = {"draw": "Draw a number to read it.",
+         "upload": "Upload a picture of a number (a photo, a scan or a drawing) to read it."}
+CONFIDENCE_HINT = "each digit's confidence and that the number ends there, multiplied"
 
 
-def reading_html(pred, note: str = "") -> str:
-    """The digits big, each with its confidence bar and the next likeliest alternatives."""
+def reading_html(pred, note: str = "", empty: str = EMPTY["upload"]) -> str:
+    """The digits big, each with its confidence bar and the next likeliest alternatives; with nothing
+    read, pred's message, else `note`, else `empty`."""
     if pred is None or not pred.digits:
-        msg = html.escape(pred.message if pred is not None and pred.message else note or "Draw a number to read it.")
+        msg = html.escape(pred.message if pred is not None and pred.message else note or empty)
         return f"<div class='nn-reading nn-empty' style='font-size:1.2em;color:#666;padding:1em'>{msg}</div>"
     cards = []
     for i, d in enumerate(pred.digits):
         r, g, b = DIGIT_COLOURS[i % len(DIGIT_COLOURS)]
         alts = ", ".join(f"{a} {p:.0%}" for a, p in d.top3[1:] if p >= 0.005) or "none"
         cards.append(
-            f"<div style='display:inline-block;text-align:center;margin:0 .4em;min-width:3.2em'>"
-            f"<div style='font-size:4.2em;font-weight:700;line-height:1.05;color:rgb({r},{g},{b})'>{d.digit}</div>"
+            f"<div style='display:inline-block;text-align:center;margin:0 .25em;min-width:2.8em'>"
+            f"<div style='font-size:3.4em;font-weight:700;line-height:1.05;color:rgb({r},{g},{b})'>{d.digit}</div>"
             f"<div style='height:.45em;background:#ddd;border-radius:3px'><div style='height:100%;width:{d.prob:.0%};"
             f"background:rgb({r},{g},{b});border-radius:3px'></div></div>"
             f"<div style='font-size:.95em'>{d.prob:.0%}</div>"
             f"<div style='font-size:.8em;color:#666'>or {alts}</div></div>")
     extra = f"<div style='color:#a60'>{html.escape(pred.message)}</div>" if pred.message else ""
     return (f"<div class='nn-reading'>{''.join(cards)}<div style='margin-top:.4em'>whole reading "
-            f"<b>{pred.confidence:.0%}</b> sure{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
+            f"<b>{pred.confidence:.0%}</b> sure <span style='font-size:.85em;color:#666'>({CONFIDENCE_HINT})</span>"
+            f"{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
 
 
 def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | None:
@@ -120,7 +127,7 @@ def reading_views(pred, checkpoint_name: str | None, layer: str | None, head: st
 
 def empty_views() -> tuple:
     """reading_views for a cleared sketchpad."""
-    return "", reading_html(None), [], None, None, [], {}
+    return "", reading_html(None, empty=EMPTY["draw"]), [], None, None, [], {}
 
 
 # ---------------------------------------------------------------- model card
