@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ..attention import DIGIT_COLOURS, Frame
 from ..config import Config
 from ..inputs import roi_box
+from ..predictor import LIMIT_NOTE
 
 # Pictures are drawn at the size the page shows them (width, height in CSS pixels): each one is drawn,
 # encoded, sent and decoded per reading, so every pixel more costs on every reading.
@@ -23,6 +24,35 @@ STAGE_BOX = (320, 200)  # each preprocessing stage (a gallery 200 high)
 EMPTY = {"draw": "Draw a number to read it.",
          "upload": "Upload a picture of a number (a photo, a scan or a drawing) to read it."}
 CONFIDENCE_HINT = "each digit's confidence and that the number ends there, multiplied"
+
+
+def may_be_cut_short(pred) -> bool:
+    """Whether a reading of the most digits the model reads may be the start of a longer number: the ink
+    falls into more runs of columns than digits were read, or continues past the last digit's attention
+    by more than 0.75 of the digits' spacing. Without attention maps (a webcam's light frames) it cannot
+    tell, and says it may. On printed strips, 5-digit ones gave 0.4-0.6 spacings past the last digit,
+    6-7-digit ones 0.6-0.9 or more runs: the check misses some longer numbers rather than flag right ones."""
+    a, n = pred.attention, len(pred.digits)
+    if a is None:
+        return True
+    col = pred.canvas.max(0) > 0.5  # (W,) columns with ink
+    runs = int(col[0]) + int(np.sum(col[1:] & ~col[:-1]))
+    inked = np.flatnonzero(col)
+    if runs > n or n < 2 or not inked.size:
+        return runs > n
+    mass = a.cross[:n].mean((1, 2)).sum(-2)  # (n, gw): each digit's attention per token column
+    x = (mass * np.arange(mass.shape[1])).sum(-1) / np.maximum(mass.sum(-1), 1e-9) * a.cfg.cell + a.cfg.field / 2
+    spacing = (x[-1] - x[0]) / (n - 1)  # canvas px between neighbouring digits' centres
+    return spacing <= 0 or (inked[-1] - x[-1]) > 0.75 * spacing
+
+
+def shown_message(pred) -> str:
+    """pred.message as the page shows it: the note that a reading stops at the most digits NextNum reads
+    only where the reading may be cut short (may_be_cut_short)."""
+    note = LIMIT_NOTE.format(n=len(pred.digits))
+    if note not in pred.message or may_be_cut_short(pred):
+        return pred.message
+    return "; ".join(m for m in pred.message.split("; ") if m != note)
 
 
 def reading_html(pred, note: str = "", empty: str = EMPTY["upload"]) -> str:
@@ -42,7 +72,8 @@ def reading_html(pred, note: str = "", empty: str = EMPTY["upload"]) -> str:
             f"background:rgb({r},{g},{b});border-radius:3px'></div></div>"
             f"<div style='font-size:.95em'>{d.prob:.0%}</div>"
             f"<div style='font-size:.8em;color:#666'>or {alts}</div></div>")
-    extra = f"<div style='color:#a60'>{html.escape(pred.message)}</div>" if pred.message else ""
+    msg = shown_message(pred)
+    extra = f"<div style='color:#a60'>{html.escape(msg)}</div>" if msg else ""
     return (f"<div class='nn-reading'>{''.join(cards)}<div style='margin-top:.4em'>whole reading "
             f"<b>{pred.confidence:.0%}</b> sure <span style='font-size:.85em;color:#666'>({CONFIDENCE_HINT})</span>"
             f"{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
