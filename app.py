@@ -82,7 +82,7 @@ def reading_panel(prefix: str, columns: int = 3) -> SimpleNamespace:
     """The reading beside the input: the digits, each one's confidence, each one's map, the correction field.
     views.reading_views' first three outputs."""
     with gr.Row(elem_classes="nn-digits"):
-        text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=1, min_width=90, interactive=False)
+        text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=0, min_width=110, interactive=False)
         html_ = gr.HTML(views.reading_html(None, empty=views.EMPTY[prefix]), elem_id=f"{prefix}_reading", scale=4,
                         min_width=200)
     per = digit_maps(prefix, columns)
