@@ -90,7 +90,7 @@ def reading_panel(prefix: str, columns: int = 3) -> SimpleNamespace:
     return SimpleNamespace(text=text, html=html_, per=per, fix=fix)
 
 
-def more_views(prefix: str, panel: SimpleNamespace, layers: list[str], heads: list[str]) -> SimpleNamespace:
+def more_views(panel: SimpleNamespace, layers: list[str], heads: list[str]) -> SimpleNamespace:
     """Under the input and its reading: the combined map, the encoder's view with its selectors, the
     preprocessing stages; with `panel`, every output of views.reading_views in order."""
     with gr.Row():
@@ -129,8 +129,8 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
                             cache_examples=False, elem_id="sketch_examples", examples_per_page=len(EXAMPLES))
             with gr.Column(scale=4, min_width=300):
                 panel = reading_panel("draw")
-        out = more_views("draw", panel, layers, heads)
-        image = gr.State(None, time_to_live=600)  # the drawing last read: for the selectors, stages, a correction
+        out = more_views(panel, layers, heads)
+        image = gr.State(None, time_to_live=600)  # the drawing last read: for the stages and a correction
     reading = [pad, live, out.layer, out.head, out.shown, out.asked]
     # each stroke, Undo and Clear; API clients send the same data URL to /read_sketch
     pad.change(ev.read_pad, reading, out.outs + [image], api_name="read_sketch", **QUIET)
@@ -183,7 +183,7 @@ def upload_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]
                                  elem_id="upload")
             with gr.Column(scale=4, min_width=300):
                 panel = reading_panel("upload")
-        out = more_views("upload", panel, layers, heads)
+        out = more_views(panel, layers, heads)
     upload.change(ev.read, [upload, live, out.layer, out.head, out.shown, out.asked], out.outs, api_name="predict",
                   **QUIET)
     for sel in (out.layer, out.head):

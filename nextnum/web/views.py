@@ -28,17 +28,16 @@ CONFIDENCE_HINT = "each digit's confidence and that the number ends there, multi
 
 def may_be_cut_short(pred) -> bool:
     """Whether a reading of the most digits the model reads may be the start of a longer number: the ink
-    falls into more runs of columns than digits were read, or continues past the last digit's attention
-    by more than 0.75 of the digits' spacing. Without attention maps (a webcam's light frames) it cannot
-    tell, and says it may. On printed strips, 5-digit ones gave 0.4-0.6 spacings past the last digit,
-    6-7-digit ones 0.6-0.9 or more runs: the check misses some longer numbers rather than flag right ones."""
-    a, n = pred.attention, len(pred.digits)
-    if a is None:
-        return True
+    falls into more runs of columns than digits were read, or (with attention maps) continues past the last
+    digit's attention by more than 0.75 of the digits' spacing. On printed strips with the shipped model,
+    5-digit numbers left 0.4-0.6 spacings past the last digit; 6-7-digit ones 0.6-0.9, or more runs: the
+    check misses some longer numbers rather than flag right readings."""
+    n = len(pred.digits)
     col = pred.canvas.max(0) > 0.5  # (W,) columns with ink
     runs = int(col[0]) + int(np.sum(col[1:] & ~col[:-1]))
     inked = np.flatnonzero(col)
-    if runs > n or n < 2 or not inked.size:
+    a = pred.attention
+    if runs > n or a is None or n < 2 or not inked.size:  # without maps (a webcam's light frames): runs alone
         return runs > n
     mass = a.cross[:n].mean((1, 2)).sum(-2)  # (n, gw): each digit's attention per token column
     x = (mass * np.arange(mass.shape[1])).sum(-1) / np.maximum(mass.sum(-1), 1e-9) * a.cfg.cell + a.cfg.field / 2
