@@ -122,7 +122,7 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
     with gr.Tab("Draw", id="draw"):
         with gr.Row(elem_classes="nn-main"):
             with gr.Column(scale=5, min_width=320, elem_classes="nn-input"):
-                pad = sketchpad.sketchpad("sketch", retry_id="read", examples_id="sketch_examples")
+                pad = sketchpad.sketchpad("sketch", retry_id="read")
                 read_btn = gr.Button("Read again", size="sm", elem_id="read")
                 example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")  # shown on the pad
                 gr.Examples(EXAMPLES, inputs=example, label="Examples: MNIST test digits drawn large",
@@ -145,7 +145,7 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
 
 def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
     with gr.Tab("Webcam", id="webcam"):
-        gr.Markdown(f"**Click to Access Webcam, then Record** (●) under the picture: it reads for "
+        gr.Markdown(f"**Click to Access Webcam, then Record** (●) under the picture: it reads for up to "
                     f"{STREAM_SECONDS:.0f} s, then stops; Record again for more. Hold a number written in thick dark "
                     f"ink inside the orange box. Frames are read as they come (up to {1 / STREAM_EVERY:.0f} a "
                     f"second); the attention maps refresh every {HEAVY_EVERY} frames.", elem_id="cam_help")

@@ -73,16 +73,7 @@ pad.querySelector('.nn-undo').addEventListener('click', () => {
 });
 pad.querySelector('.nn-clear').addEventListener('click', () => { strokes = []; base = null; paint(ctx, scale); send(); });
 
-// an example: Gradio may scroll the page once one is clicked (to the outputs); for a moment after the
-// click the pad holds the page where it was
-let keepY = 0, holdUntil = 0;
-document.addEventListener('pointerdown', (e) => {
-  if (e.target.closest?.('#' + PAD.examples)) { keepY = window.scrollY; holdUntil = performance.now() + 1500; }
-}, true);
-for (const kind of ['wheel', 'touchmove', 'keydown']) addEventListener(kind, () => { holdUntil = 0; }, true);  // the person's own
-window.addEventListener('scroll', () => {
-  if (performance.now() < holdUntil && window.scrollY !== keepY) window.scrollTo({top: keepY, behavior: 'instant'});
-});
+// an example: shown under the strokes, which are cleared
 pad.show = (url) => {
   const img = new Image();
   img.onload = () => { strokes = []; base = img; paint(ctx, scale); send(); };

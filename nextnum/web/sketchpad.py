@@ -37,10 +37,10 @@ canvas { display: block; width: 100%; height: auto; background: #fff; cursor: cr
 JS_FILE = Path(__file__).with_name("sketchpad.js")
 
 
-def pad_js(retry_id: str, examples_id: str) -> str:
-    """sketchpad.js for js_on_load, with its settings: the drawing's size, the brush, the button that sends
-    the drawing again (`retry_id`), the examples whose clicks must not scroll the pad away."""
-    settings = {"width": WIDTH, "height": HEIGHT, "brush": BRUSH, "retry": retry_id, "examples": examples_id}
+def pad_js(retry_id: str) -> str:
+    """sketchpad.js for js_on_load, with its settings: the drawing's size, the brush, and the button that
+    sends the drawing again when the queue was full (`retry_id`)."""
+    settings = {"width": WIDTH, "height": HEIGHT, "brush": BRUSH, "retry": retry_id}
     return f"const PAD = {json.dumps(settings)};\n" + JS_FILE.read_text(encoding="utf-8")
 
 
@@ -51,9 +51,9 @@ def show_example_js(elem_id: str) -> str:
   if (url) document.querySelector('#%s .nn-pad')?.show(url); }""" % elem_id
 
 
-def sketchpad(elem_id: str, retry_id: str, examples_id: str) -> gr.HTML:
+def sketchpad(elem_id: str, retry_id: str) -> gr.HTML:
     """The pad, as a gr.HTML whose value (a str) is "" while blank, else the drawing as a PNG data URL
     (pad_js says what the other ids are for)."""
-    return gr.HTML("", html_template=TEMPLATE, css_template=CSS, js_on_load=pad_js(retry_id, examples_id),
+    return gr.HTML("", html_template=TEMPLATE, css_template=CSS, js_on_load=pad_js(retry_id),
                    elem_id=elem_id,
                    apply_default_css=False, padding=False)

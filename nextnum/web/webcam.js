@@ -2,10 +2,13 @@
 // - the guide box, NN.roi of the frame, drawn over the live preview where the person aims, placed on the
 //   picture the <video> shows (object-fit keeps its aspect inside the element);
 // - the stream stopped at NN.seconds by pressing Gradio's own Stop: the server ends a stream at its time
-//   limit, but Gradio's page goes on sending frames to it until Stop is pressed.
+//   limit, but Gradio's page goes on sending frames to it until Stop is pressed. The page counts from when
+//   its button first says Stop (the stream is open), polled 4 times a second, and stops a second early:
+//   under load the server's own count may have started before the page saw the button change.
 (() => {
   const root = () => document.getElementById('cam');
   let started = null, guide = null;
+  const EARLY = 1;  // s
   function place(video) {
     const box = video.parentElement;
     if (getComputedStyle(box).position === 'static') box.style.position = 'relative';
@@ -35,7 +38,7 @@
     const streaming = !!rec && /stop/i.test(rec.textContent);
     if (!streaming) { started = null; return; }
     if (started === null) started = performance.now();
-    const left = NN.seconds - (performance.now() - started) / 1000;
+    const left = NN.seconds - EARLY - (performance.now() - started) / 1000;
     if (guide) guide.querySelector('span').textContent = left > 0
       ? `digits inside this box · stops in ${Math.ceil(left)} s` : 'digits inside this box';
     if (left <= 0) { started = null; rec.click(); }

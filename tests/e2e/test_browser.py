@@ -228,13 +228,15 @@ def test_webcam_streams_with_one_click_shows_its_guide_and_stops_at_its_limit(pa
     started = time.monotonic()
     try:
         want = VIDEO_NUMBER if shipped_available() else None
-        deadline, text = started + STREAM_SECONDS - 1, ""
-        while time.monotonic() < deadline:
+        deadline, text = started + STREAM_SECONDS + 10, ""  # a worker may take a while to be free
+        while time.monotonic() < deadline and (not frames or time.monotonic() < min(frames) + STREAM_SECONDS - 1):
             text = page.locator("#cam_digits textarea").input_value()
             if text and (want is None or text == want):
                 break
             page.wait_for_timeout(250)
-        assert text.isdigit(), "the stream read nothing"
+        if not text.isdigit():
+            page.screenshot(path=str(shots / "webcam-nothing-read.png"), full_page=True)
+        assert text.isdigit(), f"the stream read nothing ({len(frames)} frames sent)"
         if want:
             assert text == want
         assert "frames/s" in page.locator("#cam_stats").inner_text()
@@ -250,7 +252,7 @@ def test_webcam_streams_with_one_click_shows_its_guide_and_stops_at_its_limit(pa
         assert frames, "no frames were sent"
         first = min(frames)  # the stream starts once a worker takes it (the button says "Waiting" until then)
         page.wait_for_timeout(1000 * max(0.0, first + STREAM_SECONDS + 3 - time.monotonic()))
-        late = [t - first for t in frames if t > first + STREAM_SECONDS + 1.5]
+        late = [t - first for t in frames if t > first + STREAM_SECONDS + 0.5]
         assert not late, f"frames sent {late[0]:.1f} s after the first, past the {STREAM_SECONDS} s limit"
         assert "stop" not in record.inner_text().lower(), "the stream still shows Stop after its limit"
     finally:
