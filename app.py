@@ -21,13 +21,14 @@ if __name__ == "__main__":
 import gradio as gr  # noqa: E402
 
 from nextnum.checkpoint import CheckpointError  # noqa: E402
-from nextnum.corrections import Corrections  # noqa: E402
 from nextnum.config import ModelConfig  # noqa: E402
+from nextnum.corrections import Corrections  # noqa: E402
 from nextnum.web import gradio_fixes, page, sketchpad, views  # noqa: E402
-from nextnum.web.webcam import GUIDE_ROI  # noqa: E402
 from nextnum.web.checkpoints import Checkpoints  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
+from nextnum.web.settings import Settings  # noqa: E402
 from nextnum.web.training import TrainingSlot, curve_plot, training_configs  # noqa: E402
+from nextnum.web.webcam import GUIDE_ROI  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
@@ -36,10 +37,6 @@ HEAVY_EVERY = 4  # webcam: attention maps and the per-digit gallery on every 4th
 # webcam: the page sends a frame this often (s); the server reads the newest one whenever it is free, so a
 # short interval costs nothing when reading is slower, and shows more readings when it is faster
 STREAM_EVERY = 0.05
-STREAM_SECONDS = float(os.environ.get("NEXTNUM_STREAM_SECONDS", "30"))  # a webcam session holds a worker this long
-STREAMS = int(os.environ.get("NEXTNUM_STREAMS", "4"))  # webcam sessions served at once; more wait their turn
-CACHE_SECONDS = int(os.environ.get("NEXTNUM_CACHE_SECONDS", "3600"))  # uploads and returned pictures older than
-# this are deleted, looked for this often (Blocks(delete_cache=...))
 QUIET = dict(trigger_mode="always_last", show_progress="hidden")
 TABLE = ["digits", "canvases", "sequence accuracy"]
 MAX_DIGITS = ModelConfig().max_digits  # the most a reading has: one map each
@@ -143,10 +140,10 @@ def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) 
     return out
 
 
-def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
+def webcam_tab(ev: Handlers, live: gr.State, settings: Settings) -> SimpleNamespace:
     with gr.Tab("Webcam", id="webcam"):
         gr.Markdown(f"**Click to Access Webcam, then Record** (●) under the picture: it reads for up to "
-                    f"{STREAM_SECONDS:.0f} s, then stops; Record again for more. Hold a number written in thick dark "
+                    f"{settings.stream_seconds:.0f} s, then stops; Record again for more. Hold a number written in thick dark "
                     f"ink inside the orange box. Frames are read as they come (up to {1 / STREAM_EVERY:.0f} a "
                     f"second); the attention maps refresh every {HEAVY_EVERY} frames.", elem_id="cam_help")
         with gr.Row():
@@ -155,7 +152,7 @@ def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
                                "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
             view = gr.Image(label="Reading", format="jpeg", elem_id="cam_view")
         # the guide box over the live preview, and the stream stopped in the page at its limit (page.js)
-        gr.HTML("", js_on_load=page.webcam_js(GUIDE_ROI, STREAM_SECONDS), elem_id="cam_guide", padding=False,
+        gr.HTML("", js_on_load=page.webcam_js(GUIDE_ROI, settings.stream_seconds), elem_id="cam_guide", padding=False,
                 apply_default_css=False)
         with gr.Row():
             text = gr.Textbox(label="Digits", elem_id="cam_digits", interactive=False, scale=1)
@@ -167,8 +164,8 @@ def webcam_tab(ev: Handlers, live: gr.State) -> SimpleNamespace:
         state = gr.State(None, time_to_live=600)
         api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar
     inputs, outs = [cam, state, live, smooth], [view, text, html_, stats, per, state]
-    cam.stream(ev.read_frame, inputs, outs, stream_every=STREAM_EVERY, time_limit=STREAM_SECONDS,
-               concurrency_limit=STREAMS, api_name="predict_frame", show_progress="hidden")
+    cam.stream(ev.read_frame, inputs, outs, stream_every=STREAM_EVERY, time_limit=settings.stream_seconds,
+               concurrency_limit=settings.streams, api_name="predict_frame", show_progress="hidden")
     # gradio_client cannot call a .stream() endpoint: the same function behind a hidden button
     api_read.click(ev.read_frame, inputs, outs, api_name="predict_frame_once", show_progress="hidden")
     fix.save.click(ev.correct, [state, fix.digits], fix.note, api_name=False)  # the frame last read
@@ -262,9 +259,9 @@ def model_tab() -> list:
 
 
 def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: Corrections | None = None,
-          public: bool = False) -> gr.Blocks:
-    """The app. public: for a deployment anyone may reach (server.main's --public)."""
-    ev = Handlers(ckpts, slot, CONFIGS, HEAVY_EVERY, corrections, public)
+          settings: Settings = Settings()) -> gr.Blocks:
+    """The app, with the settings server.main parsed (their defaults when built by a test or a bench)."""
+    ev = Handlers(ckpts, slot, CONFIGS, HEAVY_EVERY, corrections, settings.public)
     live0 = ckpts.default()
     try:
         cfg0 = ckpts.predictor(live0).config if live0 else None
@@ -272,11 +269,11 @@ def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: C
         log.error("%s", e)
         cfg0 = None
     layers, heads = views.layer_head_choices(cfg0)
-    with gr.Blocks(title="NextNum", delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
+    with gr.Blocks(title="NextNum", delete_cache=(settings.cache_seconds, settings.cache_seconds)) as demo:
         live = gr.State(live0)
         top = header(ckpts, live0)
         draw = draw_tab(ev, live, layers, heads)
-        cam = webcam_tab(ev, live)
+        cam = webcam_tab(ev, live, settings)
         up = upload_tab(ev, live, layers, heads)
         tr = train_tab(ev, ckpts, data_note, live)
         card = model_tab()

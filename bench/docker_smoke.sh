@@ -11,6 +11,8 @@
 #   IMAGE=localhost/nextnum:smoke           tag of the image built
 #   OUT=bench/out/docker                    base tarball, download, build and app logs, result.json
 #   NO_CACHE=1                              build without podman's layer cache (a from-scratch build time)
+#   TRAINING=1                              the image with PyTorch (the Dockerfile's build argument; default 0:
+#                                           the serving image, onnxruntime only, from requirements-serve.txt)
 #   STARTUP_TIMEOUT=600                     seconds to wait for the app's first /gradio_api/info
 # It prints image size, build time, seconds from starting the CMD to the first answer, examples read
 # right, the uid the app ran as, then one line of JSON with the same figures. Exit status 0 only when
@@ -24,6 +26,9 @@ BASE=${BASE:-localhost/nextnum-base:bookworm}
 IMAGE=${IMAGE:-localhost/nextnum:smoke}
 OUT=${OUT:-bench/out/docker}
 STARTUP_TIMEOUT=${STARTUP_TIMEOUT:-600}
+TRAINING=${TRAINING:-0}
+REQUIREMENTS=requirements-serve.txt
+[ "$TRAINING" = 1 ] && REQUIREMENTS=requirements.txt
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
@@ -65,9 +70,9 @@ fi
 
 # ------------------------------------------------------------------ wheelhouse
 # pip download fetches only what wheelhouse/ lacks: this fills it the first time and keeps it in step with
-# requirements.txt after. A failed download stops here, before a build from a partial wheelhouse.
-say "filling wheelhouse/ for requirements.txt (log: $OUT/pip-download.log)"
-if ! nice -n 19 "$PYTHON" -m pip download -r requirements.txt -d wheelhouse >"$OUT/pip-download.log" 2>&1; then
+# the requirements after. A failed download stops here, before a build from a partial wheelhouse.
+say "filling wheelhouse/ for $REQUIREMENTS (log: $OUT/pip-download.log)"
+if ! nice -n 19 "$PYTHON" -m pip download -r "$REQUIREMENTS" -d wheelhouse >"$OUT/pip-download.log" 2>&1; then
     tail -n 20 "$OUT/pip-download.log" >&2
     die "pip download failed; see $OUT/pip-download.log"
 fi
@@ -80,7 +85,7 @@ say "building $IMAGE from $BASE (log: $OUT/build.log)"
 # --format docker: the OCI format has no HEALTHCHECK, and podman would drop it.
 t_build=$(date +%s.%N)
 if ! nice -n 19 podman build "${BUILD_FLAGS[@]}" "${cache[@]}" --format docker \
-        --build-arg "BASE=$BASE" -t "$IMAGE" . >"$OUT/build.log" 2>&1; then
+        --build-arg "BASE=$BASE" --build-arg "TRAINING=$TRAINING" -t "$IMAGE" . >"$OUT/build.log" 2>&1; then
     tail -n 30 "$OUT/build.log" >&2
     die "the build failed; see $OUT/build.log"
 fi
@@ -241,8 +246,11 @@ print(json.dumps({"first_answer_s": first, "rows": rows}))
 PY
 )
 
+# whether serving those readings loaded PyTorch into the app (libtorch mapped)
+torch_loaded=$(grep -c libtorch "/proc/$app_pid/maps" || true)
+
 # ------------------------------------------------------------------ report
-IMAGE="$IMAGE" BASE="$BASE" SIZE="$size_bytes" BUILD_S="$build_s" INFO_S="$info_s" APP_UID="$app_uid" \
+TRAINING="$TRAINING" TORCH_LOADED="$torch_loaded" IMAGE="$IMAGE" BASE="$BASE" SIZE="$size_bytes" BUILD_S="$build_s" INFO_S="$info_s" APP_UID="$app_uid" \
 SERVER_NAME="$server_name" LISTEN="$listen" HEALTH="$health" APP_COMM="$app_comm" READS="$reads" RESULT="$OUT/result.json" \
 "$PYTHON" - <<'PY'
 import json, os, sys
@@ -256,7 +264,8 @@ for r in rows:
 right = sum(r["read"] == r["true"] for r in rows)
 first = reads["first_answer_s"]
 res = {
-    "image": e["IMAGE"], "base": e["BASE"],
+    "image": e["IMAGE"], "base": e["BASE"], "training": e["TRAINING"] == "1",
+    "torch_loaded": int(e["TORCH_LOADED"] or 0) > 0,
     "image_size_bytes": int(e["SIZE"]), "image_size_gb": round(int(e["SIZE"]) / 1e9, 2),
     "build_s": float(e["BUILD_S"]),
     "info_s": float(e["INFO_S"]),
@@ -274,6 +283,7 @@ print(f"examples read right: {right}/{len(rows)}")
 print(f"app ran as:          {res['process']}, uid {res['uid']}, GRADIO_SERVER_NAME={res['gradio_server_name']}, "
       f"listening on {res['listen']}")
 print(f"HEALTHCHECK:         {res['healthcheck']}")
+print(f"PyTorch loaded by the readings: {res['torch_loaded']} (image with training: {res['training']})")
 with open(e["RESULT"], "w") as f:
     f.write(json.dumps(res) + "\n")
 print(json.dumps(res))

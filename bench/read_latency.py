@@ -5,9 +5,9 @@
 
 For 640x480 webcam-like photos and sketchpad composites (bench/realsets.py, MNIST t10k handwriting),
 with explain=True plus every picture the Draw tab shows, drawn at the size it shows them ("every view":
-views is that drawing), and explain=False as Predictor.load() reads by default (onnxruntime when it is
-installed; the graph is exported first if it is not cached), in PyTorch (runtime="torch") and with
-runtime="onnx", with torch and OpenCV at 1 and 2 threads: p50/p95 in ms of each stage of Prediction.timings_ms.
+views is that drawing), and explain=False, both as Predictor.load() reads by default (onnxruntime when it
+is installed, attention maps included; the graph is exported first if it is not cached), explain=False
+in PyTorch (runtime="torch") and with runtime="onnx", with torch and OpenCV at 1 and 2 threads: p50/p95 in ms of each stage of Prediction.timings_ms.
 In the same run, on the same images: the raw model alone on the preprocessed canvases (encoder, whole
 greedy decode, with and without attention weights: the floor), the same model through onnxruntime
 (nextnum/export.py), and Tesseract (`tesseract --psm 7`, digits only) where it is installed, with
@@ -111,7 +111,8 @@ def time_onnx(pred, canvases: list, repeats: int, threads: list[int], workdir: P
     path = export(pred.model, workdir / "nextnum.onnx")
     out: dict[str, Any] = {"export_s": round(time.perf_counter() - t0, 2), "bytes": path.stat().st_size}
     agree = compare(pred.model, path, torch.cat(canvases))
-    out.update(tokens_equal=agree["tokens_equal"], max_prob_diff=agree["max_prob_diff"])
+    out.update({k: agree[k] for k in ("tokens_equal", "max_prob_diff", "max_cross_attn_diff", "max_enc_attn_diff")
+                if k in agree})
     for n in threads:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = n

@@ -2,7 +2,8 @@
 
 The whole folder is written under a temporary name and swapped in with renames, so a crash
 mid-save leaves the previous checkpoint (or none), never a half-written one. Nothing is
-unpickled on load.
+unpickled on load. PyTorch is imported only to save or load the model itself: reading a checkpoint's
+config and metrics (read) needs none.
 """
 from __future__ import annotations
 
@@ -13,16 +14,15 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import torch
-
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
-
-from .atomic import write_atomic  # noqa: F401 (export.py imports it from here)
+from .atomic import write_atomic
 from .config import Config
-from .model import NextNum
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import NextNum
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +52,12 @@ def _link_or_copy(src: str | Path, dst: str | Path) -> None:
         os.link(src, dst)
     except OSError:
         shutil.copy2(src, dst)
+
+
+def save_file(tensors: dict[str, torch.Tensor], filename: str) -> None:
+    """safetensors.torch.save_file, imported only when a checkpoint is saved (reading saves none)."""
+    from safetensors.torch import save_file as save
+    save(tensors, filename)
 
 
 def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -> None:
@@ -135,22 +141,48 @@ def read_json(file: Path) -> dict[str, Any]:
         raise CheckpointError(f"{file}: not valid JSON ({e})") from None
 
 
-def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[NextNum, Config, dict]:
-    """Load (model in eval mode, config, metrics) from a checkpoint folder; None = the shipped model."""
+def read(path: str | Path | None = None) -> tuple[Config, dict]:
+    """(config, metrics) of a checkpoint folder, without loading its weights (nor PyTorch); None = the
+    shipped model. CheckpointError when the folder, its config or its weights file is missing, or the config is broken."""
     path = Path(path) if path is not None else SHIPPED
     _recover(path)
     if not path.is_dir():
         raise CheckpointError(f"{path}: no such checkpoint folder")
     try:
         cfg = Config.from_dict(read_json(path / CONFIG))
-        model = NextNum(cfg.model)
-    except (TypeError, ValueError, RuntimeError) as e:
+    except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path / CONFIG}: not a usable NextNum config ({e})") from None
     metrics_file = path / METRICS
     metrics = read_json(metrics_file) if metrics_file.exists() else {}
+    if not (path / WEIGHTS).exists():
+        raise CheckpointError(f"{path / WEIGHTS}: missing")
+    return cfg, metrics
+
+
+def weights(path: str | Path | None = None) -> dict[str, Any]:
+    """A checkpoint's weights as numpy arrays, by name, without PyTorch (None = the shipped model)."""
+    from safetensors import SafetensorError
+    from safetensors.numpy import load_file
+    file = (Path(path) if path is not None else SHIPPED) / WEIGHTS
+    try:
+        return load_file(str(file))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{file}: corrupt or truncated safetensors file ({e})") from None
+
+
+def load(path: str | Path | None = None, device: str | torch.device = "cpu") -> tuple[NextNum, Config, dict]:
+    """Load (model in eval mode, config, metrics) from a checkpoint folder; None = the shipped model."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .model import NextNum
+    path = Path(path) if path is not None else SHIPPED
+    cfg, metrics = read(path)
+    try:
+        model = NextNum(cfg.model)
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path / CONFIG}: not a usable NextNum config ({e})") from None
     weights = path / WEIGHTS
-    if not weights.exists():
-        raise CheckpointError(f"{weights}: missing")
     try:
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as e:

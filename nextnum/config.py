@@ -10,6 +10,9 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+# The small committed sample of MNIST digits (the tests' and the Train tab's when MNIST is not there).
+FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_sample.npz"
+
 # Token ids. Digits are their own ids 0-9.
 BOS, EOS, PAD = 10, 11, 12
 VOCAB = 13
@@ -45,12 +48,17 @@ class ModelConfig:
     max_digits: int = 5
     dropout: float = 0.0
     blur: float = 0.0  # > 0: sigma (canvas px) of a fixed Gaussian blur before the stem, against aliasing
+    # the decoder's logits are divided by this before they become the probabilities a reading reports;
+    # fitted on validation canvases after training (nextnum.calibrate). Greedy choices do not depend on it.
+    temperature: float = 1.0
 
     def __post_init__(self) -> None:
         for k in ("img_h", "img_w", "patch", "stride", "dim", "heads", "enc_layers", "dec_layers", "max_digits"):
             v = getattr(self, k)
             if not isinstance(v, int) or v < (0 if k.endswith("layers") else 1):
                 raise ValueError(f"model.{k} must be a positive integer, got {v!r}")
+        if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
+            raise ValueError(f"model.temperature must be a positive number, got {self.temperature!r}")
         if self.dim % self.heads:
             raise ValueError(f"model.dim ({self.dim}) must be divisible by model.heads ({self.heads})")
         h, w = self.feature_hw

@@ -9,6 +9,8 @@ lock, writers in several processes a file lock on DIR/.lock (filelock: any OS).
 """
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import io
 import json
@@ -55,10 +57,18 @@ def check_label(text: Any) -> str:
 
 
 def encode(image: Any) -> tuple[bytes, str]:
-    """(bytes, extension) of the image as it was read: a file's own bytes, unchanged, or an array as PNG
-    (lossless). CorrectionError for anything else, for more than MAX_BYTES, and for a file that NextNum's
-    decoder refuses (its header's size is checked before it is decoded, as for a reading)."""
-    if isinstance(image, (str, Path)):
+    """(bytes, extension) of the image as it was read: a file's own bytes, an encoded image's bytes or a data
+    URL's (the Draw tab keeps its drawing so), unchanged, or an array as PNG (lossless). CorrectionError for
+    anything else, for more than MAX_BYTES, and for a file that NextNum's decoder refuses (its header's size
+    is checked before it is decoded, as for a reading)."""
+    if isinstance(image, str) and image.startswith("data:image/") and ";base64," in image:
+        try:
+            data = base64.b64decode(image.partition(",")[2], validate=True)
+        except binascii.Error:
+            raise CorrectionError("the image sent inline is not valid base64") from None
+    elif isinstance(image, bytes):
+        data = image
+    elif isinstance(image, (str, Path)):
         p = Path(image)
         if not p.is_file():
             raise CorrectionError(f"no image file at {p.name}")
@@ -178,90 +188,3 @@ class Corrections:
             lock = _locks.setdefault(self.root.resolve(), threading.Lock())
         with lock, FileLock(self.root / ".lock"):
             yield
-
-
-class CorrectionCanvases:
-    """The trained-on corrections as model canvases, mixed into training batches with the usual augmentation.
-
-    Each image goes through preprocess() once, as a reading would; every draw then jitters it (scale, shift,
-    rotation) and applies the synthetic canvases' augmentation (elastic warp, stroke width, noise, specks).
-    Corrections have no digit boxes, so the box-guided losses skip them (Batch.boxed).
-    """
-
-    def __init__(self, root: str | Path, cfg) -> None:
-        import torch
-        from .config import EOS, PAD
-        from .preprocess import preprocess
-        train, held = Corrections(root).split()
-        K = cfg.data.max_len  # the length training targets have
-        hw = (cfg.model.img_h, cfg.model.img_w)
-        canvases, targets = [], []
-        for name, label in train.items():
-            try:
-                pre = preprocess(Corrections(root).root / name, hw)
-            except ImageError as e:  # a file that is not (or no longer) readable is left out of training
-                log.warning("corrections: skipped %s: %s", name, e)
-                continue
-            if pre.empty or len(label) > K:
-                continue
-            canvases.append(torch.from_numpy(pre.canvas))
-            targets.append([int(c) for c in label] + [EOS] + [PAD] * (K - len(label)))
-        if not canvases:
-            raise FileNotFoundError(f"{root}: no corrections to train on ({len(held)} held out, none readable left)")
-        self.images = torch.stack(canvases)[:, None].float()  # (N, 1, H, W), ink = 1
-        self.targets = torch.tensor(targets)  # (N, K + 1)
-        self.held_out = len(held)
-        self.root = Path(root)
-
-    def __len__(self) -> int:
-        return len(self.images)
-
-    def report(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, Any]:
-        """metrics.json's record of a run on corrections: how many, and the held-out part's score before and after."""
-        acc = lambda r: None if r is None else r["sequence_accuracy"]  # noqa: E731
-        return {"folder": str(self.root), "trained_on": len(self), "held_out": self.held_out,
-                "held_out_before": acc(before), "held_out_after": acc(after)}
-
-    def mix_into(self, b, n: int, data_cfg, gen):
-        """Batch b with n correction canvases appended (b.boxed marks where the boxed rows end)."""
-        import torch
-        import torch.nn.functional as F
-        from .data import Batch, _augment
-        if n <= 0:
-            return b
-        idx = torch.randint(0, len(self), (n,), generator=gen)
-        th = torch.deg2rad((torch.rand(n, generator=gen) * 2 - 1) * min(data_cfg.rotate, 6.0))
-        sc = 1 / (0.9 + 0.15 * torch.rand(n, generator=gen))  # shown at 0.9-1.05 of its size
-        A = torch.zeros(n, 2, 3)
-        A[:, 0, 0], A[:, 0, 1] = sc * torch.cos(th), -sc * torch.sin(th)
-        A[:, 1, 0], A[:, 1, 1] = sc * torch.sin(th), sc * torch.cos(th)
-        A[:, :, 2] = (torch.rand(n, 2, generator=gen) * 2 - 1) * 0.05  # up to 5% of the canvas
-        grid = F.affine_grid(A, [n, 1, *self.images.shape[-2:]], align_corners=False)
-        img = _augment(F.grid_sample(self.images[idx], grid, align_corners=False), data_cfg, gen)
-        tgt = self.targets[idx]
-        K = b.boxes.shape[1]
-        lengths = (tgt < 10).sum(1)
-        return Batch(torch.cat([b.images, img]), torch.cat([b.targets, tgt[:, :K + 1]]), torch.cat([b.lengths, lengths]),
-                     torch.cat([b.boxes, torch.zeros(n, K, 4)]), boxed=len(b.images) if b.boxed is None else b.boxed)
-
-
-def held_out_accuracy(model, cfg, root: str | Path) -> dict[str, Any] | None:
-    """A model's sequence accuracy on the held-out corrections (None when none are held out)."""
-    from .predictor import Predictor
-    return score(Predictor(model, cfg), root, held_out_only=True)
-
-
-def score(predictor, root: str | Path, held_out_only: bool = False) -> dict[str, Any] | None:
-    """Sequence accuracy of a Predictor on the corrections (or on the held-out part); None when there are none."""
-    from .evaluate import score as score_pairs
-    c = Corrections(root)
-    labels = c.split()[1] if held_out_only else c.labels()
-    if not labels:
-        return None
-    pairs = []
-    for k, v in labels.items():
-        try:
-            pairs.append((predictor.predict(c.root / k, explain=False).text, v))
-        except ImageError as e:  # a file that is not (or no longer) readable spoils no one's score
-            log.warning("corrections: skipped %s: %s", k, e)
-    return score_pairs(pairs) if pairs else None

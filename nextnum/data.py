@@ -16,9 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .config import EOS, INK_MARGIN_FRAC, PAD, DataConfig, ModelConfig, fit_scale
+from .config import EOS, FIXTURE, INK_MARGIN_FRAC, PAD, DataConfig, ModelConfig, fit_scale
 
-FIXTURE = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "mnist_sample.npz"
 
 
 @dataclass
@@ -208,14 +207,14 @@ def render(bank: DigitBank, n: int, cfg: DataConfig, img_hw: tuple[int, int], ge
     layers[b_idx, k_idx] = digits[:, 0]
     canvas = layers.amax(1, keepdim=True)  # (B, 1, H, W): overlapping ink merges by max
 
-    canvas = _augment(canvas, cfg, gen)
+    canvas = augment(canvas, cfg, gen)
     targets = torch.full((n, K + 1), PAD, dtype=torch.int64)
     targets[:, :K] = torch.where(valid, bank.labels[idx], PAD)
     targets[torch.arange(n), L] = EOS
     return Batch(canvas, targets, L, boxes)
 
 
-def _augment(x: Tensor, cfg: DataConfig, gen: torch.Generator) -> Tensor:
+def augment(x: Tensor, cfg: DataConfig, gen: torch.Generator) -> Tensor:
     """Elastic warp, stroke width, binarisation and noise, each drawn per canvas. x: (B, 1, H, W)."""
     B, _, H, W = x.shape
     if cfg.elastic > 0:

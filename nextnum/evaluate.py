@@ -12,45 +12,15 @@ import argparse
 import json
 import sys
 import time
-from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from .config import Config
+from .config import Config, ModelConfig
 from .data import Batch, fixed_batches, load_mnist
 from .model import NextNum
-
-
-def score(pairs: Iterable[tuple[str, str]]) -> dict[str, Any]:
-    """Exact-match and per-digit accuracy of (predicted, true) strings, overall and by true length.
-
-    A digit counts as right when the prediction has the same digit at the same position, so a
-    reading that drops or adds a digit loses the digits after it.
-    """
-    n = seq = dig = ndig = wrong_len = 0
-    by: dict[str, list[int]] = {}
-    for pred, true in pairs:
-        ok = pred == true
-        n, seq = n + 1, seq + ok
-        wrong_len += len(pred) != len(true)
-        dig += sum(a == b for a, b in zip(pred, true))
-        ndig += len(true)
-        b = by.setdefault(str(len(true)), [0, 0])
-        b[0], b[1] = b[0] + ok, b[1] + 1
-    return {"sequence_accuracy": seq / max(n, 1), "digit_accuracy": dig / max(ndig, 1),
-            "by_length": {k: v[0] / v[1] for k, v in sorted(by.items())},
-            "by_length_count": {k: v[1] for k, v in sorted(by.items())}, "samples": n,
-            # misread numbers: a digit dropped or added, or the right length with some digit wrong
-            "errors": {"wrong_length": wrong_len, "wrong_digit": n - seq - wrong_len}}
-
-
-def median_ms(fn: Callable[[], object], min_run_time: float = 0.5) -> float:
-    """Median wall time of fn() in ms at one torch thread (torch.utils.benchmark.Timer: warmed up,
-    timed in blocks for at least min_run_time seconds, torch's thread count put back after)."""
-    from torch.utils.benchmark import Timer
-    return Timer("fn()", globals={"fn": fn}, num_threads=1).blocked_autorange(min_run_time=min_run_time).median * 1000
+from .scoring import score, score_corrections  # noqa: F401 (evaluate.score, as callers know it)
 
 
 @torch.inference_mode()
@@ -71,6 +41,20 @@ def evaluate_synthetic(model: NextNum, data_root: str | Path, samples: int, seed
     return score(predict_batches(model, batches, device))
 
 
+def evaluate_through_preprocess(predictor, data_root: str | Path, samples: int, seed: int, data_cfg,
+                                canvas_hw: tuple[int, int]) -> dict[str, Any]:
+    """The t10k canvases drawn at canvas_hw whatever the model's own canvas, each read as a picture through
+    preprocess and Predictor.predict, as the app reads an upload: the same test canvases for models of any
+    canvas shape."""
+    import numpy as np
+    bank = load_mnist(data_root, train=False)
+    pairs = []
+    for b in fixed_batches(bank, samples, data_cfg, canvas_hw, seed):
+        for img, true in zip(b.images[:, 0].numpy(), b.texts):
+            pairs.append((predictor.predict((img * 255).round().astype(np.uint8), explain=False).text, true))
+    return score(pairs)
+
+
 def evaluate_images(predictor, folder: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Read every image named in folder/labels.json through the Predictor; returns (scores, rows)."""
     folder = Path(folder)
@@ -86,6 +70,14 @@ def evaluate_images(predictor, folder: str | Path) -> tuple[dict[str, Any], list
         pred = predictor.predict(folder / name, explain=False)
         rows.append({"file": name, "true": str(true), "pred": pred.text, "confidence": pred.confidence})
     return score((r["pred"], r["true"]) for r in rows), rows
+
+
+# ---------------------------------------------------------------- corrections
+
+def held_out_accuracy(model, cfg, root: str | Path) -> dict[str, Any] | None:
+    """A model's sequence accuracy on the held-out corrections (None when none are held out)."""
+    from .predictor import Predictor
+    return score_corrections(Predictor(model, cfg), root, held_out_only=True)
 
 
 def _table(res: dict[str, Any]) -> str:
@@ -108,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
     ap.add_argument("--data-config", default=None,
                     help="JSON config whose 'data' section (canvas complexity) replaces the checkpoint's own")
+    ap.add_argument("--through-preprocess", action="store_true",
+                    help="draw the canvases at 84x168 whatever the model's canvas, and read each one as an image "
+                         "through preprocess (compares models of different canvas shapes on the same canvases)")
     add_load_args(ap)
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
@@ -132,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 for r in rows:
                     print(f"{'ok ' if r['pred'] == r['true'] else 'BAD'} {r['file']}: {r['pred'] or '(none)'} (true {r['true']})")
+        elif args.through_preprocess:
+            hw = (ModelConfig().img_h, ModelConfig().img_w)
+            res = evaluate_through_preprocess(pred, args.data, args.samples, args.seed, data_cfg, hw)
+            res["drawn_at"] = list(hw)
         else:
             res = evaluate_synthetic(pred.model, args.data, args.samples, args.seed, data_cfg, args.device)
     except (FileNotFoundError, ValueError) as e:

@@ -15,7 +15,7 @@ import numpy as np
 from . import attention as A
 from .attention import Frame
 from .config import ModelConfig
-from .preprocess import Geometry
+from .geometry import Geometry
 
 
 @dataclass(eq=False)
@@ -28,6 +28,7 @@ class AttentionViews:
     geometry: Geometry = field(repr=False)
     cfg: ModelConfig = field(repr=False)
     _heat: dict = field(default_factory=dict, repr=False)  # frame -> heat_maps(frame), drawn once each
+    _pictures: dict = field(default_factory=dict, repr=False)  # frame -> the original on it, shrunk once each
 
     def frame(self, rect: A.Rect | None = None, box: tuple[int, int] | None = None) -> Frame:
         """The part rect (pixels; None: all) of the original, shrunk to fit inside box (w, h)."""
@@ -37,7 +38,9 @@ class AttentionViews:
         """The picture to draw on, and where the canvas lies in it (overlays skip the rest)."""
         if frame is None:
             return self.original, self.geometry.canvas_rect()
-        return frame.picture(self.original), None  # small: the overlays find the maps' extent themselves
+        if frame not in self._pictures:  # the per-digit overlays and the combined map share one frame
+            self._pictures[frame] = frame.picture(self.original)
+        return self._pictures[frame], None  # small: the overlays find the maps' extent themselves
 
     def heat_maps(self, frame: Frame | None = None) -> list[np.ndarray]:
         """Per output digit: its cross-attention averaged over layers and heads, on the original or a frame."""

@@ -1,31 +1,25 @@
-"""Export a checkpoint to ONNX: the encoder and the whole greedy loop in one graph, dynamic batch.
+"""Export a checkpoint to ONNX: the encoder and the whole greedy loop, with its attention, in one graph.
 
     python -m nextnum.export --out nextnum.onnx [--checkpoint PATH] [--check]
     python -m nextnum.export --cache [--checkpoint PATH]    # where Predictor.load() finds it
 
-The graph maps a canvas batch (B, 1, H, W) with ink = 1 to tokens (B, max_digits + 1) and the
-softmax at each step (B, max_digits + 1, VOCAB), exactly as NextNum.generate decides them: at least
-one digit, at most max_digits, PAD after EOS. It always runs every step (no early exit).
+The graph is NextNum.greedy itself, traced: it maps a canvas batch (B, 1, H, W) with ink = 1 to tokens
+(B, max_digits + 1), the softmax at each step (B, max_digits + 1, VOCAB), each step's cross-attention
+(B, max_digits + 1, dec_layers, heads, N) and the encoder's self-attention (B, enc_layers, heads, N, N),
+exactly as NextNum.generate(return_attn=True) decides them: at least one digit, at most max_digits, PAD
+after EOS. It always runs every step (no early exit). Reading it needs no PyTorch (nextnum/runtime.py).
 """
 from __future__ import annotations
 
 import argparse
-import ast
 import copy
-import hashlib
-import importlib.util
-import inspect
 import io
 import json
 import logging
 import os
 import sys
-import textwrap
 import threading
 from collections.abc import Callable
-from dataclasses import asdict
-from functools import lru_cache
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
@@ -33,44 +27,26 @@ import torch
 import torch.nn as nn
 from torch import Tensor
 
-from .checkpoint import write_atomic
-from .config import BOS, EOS, PAD, PIXEL_MEAN, PIXEL_STD, VOCAB
-from .evaluate import median_ms
-from .model import Generation, NextNum
+from . import runtime as R
+from .atomic import write_atomic
+from .timing import median_ms
+from .model import NextNum
+from .runtime import GRAPH_DIR, OUTPUTS, OnnxReader, cached_graph, has_onnxruntime, load_reader, user_cache  # noqa: F401
 
 log = logging.getLogger(__name__)
-GRAPH_DIR = ".onnx"  # inside a checkpoint folder: its graphs, one per graph_key
 _EXPORTING = threading.Lock()
 
 
 class GreedyLoop(nn.Module):
-    """NextNum.generate's decisions, unrolled with additive masks so the graph has no branches."""
+    """NextNum.greedy with its attention, every step run: the module the graph is traced from."""
 
     def __init__(self, model: NextNum) -> None:
         super().__init__()
         self.model = model  # run it in eval mode (BatchNorm's running statistics); export() sees to that
-        S = model.cfg.max_digits + 1
-        mask = torch.zeros(S, VOCAB)
-        mask[:, [BOS, PAD]] = float("-inf")
-        mask[0, EOS] = float("-inf")
-        mask[S - 1, :EOS] = float("-inf")
-        self.register_buffer("mask", mask)  # (S, VOCAB)
 
-    def forward(self, img: Tensor) -> tuple[Tensor, Tensor]:
-        ctx, _ = self.model.encoder(img)
-        B = img.shape[0]
-        tokens = torch.full((B, 1), BOS, dtype=torch.long, device=img.device) + 0 * img[:, 0, 0, :1].long()
-        done = torch.zeros(B, 1, dtype=torch.bool, device=img.device)
-        cache: list[dict] = [{} for _ in self.model.blocks]  # as in generate: ctx's keys/values once
-        probs, out, nxt = [], [], tokens
-        for step in range(self.mask.shape[0]):
-            logits, _ = self.model.decode(nxt, ctx, start=step, cache=cache)  # (B, 1, VOCAB)
-            p = (logits[:, -1] + self.mask[step]).softmax(-1)  # (B, VOCAB)
-            nxt = torch.where(done, torch.full_like(done, PAD, dtype=torch.long), p.argmax(-1, keepdim=True))
-            done = done | (nxt == EOS)
-            out.append(nxt)
-            probs.append(p)
-        return torch.cat(out, 1), torch.stack(probs, 1)
+    def forward(self, img: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        g = self.model.greedy(img, return_attn=True, stop_early=False)
+        return g.tokens, g.probs, g.cross_attn, g.enc_attn
 
 
 def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 18) -> Path | io.BytesIO:
@@ -85,7 +61,7 @@ def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 18) -> Pat
     loop = GreedyLoop(model).eval()
     dummy = torch.zeros(2, 1, model.cfg.img_h, model.cfg.img_w)
     try:
-        program = torch.onnx.export(loop, (dummy,), input_names=["canvas"], output_names=["tokens", "probs"],
+        program = torch.onnx.export(loop, (dummy,), input_names=["canvas"], output_names=list(OUTPUTS),
                                     dynamic_shapes={"img": {0: torch.export.Dim("batch")}}, opset_version=opset,
                                     dynamo=True, verbose=False)
     finally:
@@ -97,59 +73,19 @@ def export(model: NextNum, out: str | Path | io.BytesIO, opset: int = 18) -> Pat
     return out
 
 
-_GRAPH_CODE = (GreedyLoop, export)  # what builds the graph (held here: tests may swap the module's names)
-
-
-@lru_cache(maxsize=1)
-def _code_digest() -> str:
-    """The code the graph is built from (the loop, the export call, the model's module) as syntax trees, so
-    comments and layout do not count; read once per process, so every key a process makes agrees."""
-    h = hashlib.sha256()
-    model_module = Path(sys.modules[NextNum.__module__].__file__).read_text()
-    for code in [inspect.getsource(f) for f in _GRAPH_CODE] + [model_module]:
-        h.update(ast.dump(ast.parse(textwrap.dedent(code))).encode())
-    return h.hexdigest()
-
-
-def user_cache() -> Path:
-    """Where graphs go when the checkpoint's folder cannot be written to: $NEXTNUM_CACHE, else ~/.cache/nextnum."""
-    return Path(os.environ.get("NEXTNUM_CACHE") or Path.home() / ".cache" / "nextnum")
+def state_arrays(model: NextNum) -> dict[str, np.ndarray]:
+    """The model's state_dict as numpy: what a checkpoint's model.safetensors holds."""
+    return {k: v.detach().cpu().contiguous().numpy() for k, v in model.state_dict().items()}
 
 
 def graph_key(model: NextNum) -> str:
-    """A digest of everything the exported graph depends on: the weights (buffers too), the model config,
-    the token ids and pixel statistics baked into it, the code that builds it (the model's module, the
-    loop and the export call, as syntax trees: comments and layout do not count) and the exporter's
-    versions (without a build's local tag: a CPU build of torch exports what a CUDA build does)."""
-    versions = [torch.__version__.split("+")[0]]
-    try:
-        versions.append(metadata.version("onnxscript"))
-    except metadata.PackageNotFoundError:  # no exporter: only a graph already made can be used
-        versions.append(None)
-    key = hashlib.sha256(json.dumps([asdict(model.cfg), BOS, EOS, PAD, VOCAB, PIXEL_MEAN, PIXEL_STD,
-                                     versions, _code_digest()]).encode())
-    for name, t in model.state_dict().items():
-        key.update(name.encode())
-        key.update(t.detach().cpu().contiguous().numpy().tobytes())
-    return key.hexdigest()[:24]
+    """runtime.graph_key of a model in memory."""
+    return R.graph_key(model.cfg, state_arrays(model))
 
 
 def graph_places(model: NextNum, beside: str | Path | None = None, folder: str | Path | None = None) -> list[Path]:
-    """Where model's graph is kept, in the order looked at: beside the checkpoint it was loaded from
-    (<checkpoint>/.onnx/), then `folder` (default user_cache()). The file is named by graph_key, so a
-    changed model or exporter never finds an old graph."""
-    name = f"greedy-{graph_key(model)}.onnx"
-    return ([Path(beside) / GRAPH_DIR / name] if beside is not None else []) + [Path(folder or user_cache()) / name]
-
-
-def cached_graph(places: list[Path]) -> bytes | None:
-    """The first graph found at places, or None."""
-    for path in places:
-        try:
-            return path.read_bytes()
-        except OSError:
-            continue
-    return None
+    """runtime.graph_places of a model in memory."""
+    return R.graph_places(graph_key(model), beside, folder)
 
 
 def cached_export(model: NextNum, folder: str | Path | None = None, beside: str | Path | None = None) -> bytes:
@@ -182,10 +118,6 @@ def _lowest_priority() -> None:
         pass
 
 
-def has_onnxruntime() -> bool:
-    return importlib.util.find_spec("onnxruntime") is not None
-
-
 def start_reader(model: NextNum, beside: str | Path | None, ready: Callable[[OnnxReader | None], None]) -> None:
     """Export model's graph in a background thread at the lowest priority (the caller reads with PyTorch
     meanwhile), then hand ready() an OnnxReader for it; ready(None), with one log line, when the exporter
@@ -204,54 +136,20 @@ def start_reader(model: NextNum, beside: str | Path | None, ready: Callable[[Onn
     threading.Thread(target=work, name="nextnum-onnx-export").start()
 
 
-def load_reader(data: bytes) -> OnnxReader | None:
-    """An OnnxReader for a graph, or None (with one log line) when onnxruntime cannot run it."""
-    try:
-        return OnnxReader(graph=data)
-    except Exception as e:  # a graph onnxruntime refuses (e.g. an older runtime): PyTorch reads instead
-        log.warning("onnxruntime could not load the graph, readings stay in PyTorch: %s: %s", type(e).__name__, e)
-        return None
-
-
-class OnnxReader:
-    """NextNum.generate's tokens and probabilities from onnxruntime: no attention weights, ~4x faster.
-
-    The graph comes from cached_export (exported on the first load of these weights). run() is thread-safe.
-    """
-
-    def __init__(self, model: NextNum | None = None, threads: int = 1, graph: bytes | None = None,
-                 beside: str | Path | None = None) -> None:
-        """From a graph, or from model (its cached graph, exported now if there is none; beside: the
-        checkpoint folder it came from, where the graph is looked for and kept first)."""
-        import onnxruntime as ort
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        if graph is None:
-            graph = cached_export(model, beside=beside)
-        self.session = ort.InferenceSession(graph, opts, providers=["CPUExecutionProvider"])
-
-    def __call__(self, img: Tensor) -> Generation:
-        """img (B, 1, H, W) -> Generation with tokens (B, S) (PAD after EOS) and probs (B, S, VOCAB)."""
-        tokens, probs = self.session.run(None, {"canvas": img.detach().cpu().numpy().astype(np.float32)})
-        return Generation(tokens=torch.from_numpy(tokens), probs=torch.from_numpy(probs), cross_attn=None,
-                          enc_attn=None)
-
-
 def compare(model: NextNum, onnx_path: str | Path, canvases: Tensor) -> dict[str, float]:
-    """Run PyTorch and onnxruntime on the same canvases: token agreement, max |prob diff|, latency."""
-    import onnxruntime as ort
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = 1
-    sess = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
+    """Run PyTorch and onnxruntime on the same canvases: token agreement, max |diff| of the probabilities and
+    of the attention, latency of one reading with its attention."""
+    reader = OnnxReader(Path(onnx_path).read_bytes())
     with torch.inference_mode():
-        t_tok, t_prob = GreedyLoop(model)(canvases)
-    o_tok, o_prob = sess.run(None, {"canvas": canvases.numpy()})
+        want = [t.numpy() for t in GreedyLoop(model.eval())(canvases)]
+    got = reader(canvases.numpy())
     one = canvases[:1]
-    torch_ms = median_ms(lambda: model.generate(one))
-    ort_ms = median_ms(lambda: sess.run(None, {"canvas": one.numpy()}))
-    return {"tokens_equal": float((t_tok.numpy() == o_tok).mean()),
-            "max_prob_diff": float(np.abs(t_prob.numpy() - o_prob).max()),
+    torch_ms = median_ms(lambda: model.generate(one, return_attn=True))
+    ort_ms = median_ms(lambda: reader(one.numpy()))
+    return {"tokens_equal": float((want[0] == got.tokens).mean()),
+            "max_prob_diff": float(np.abs(want[1] - got.probs).max()),
+            "max_cross_attn_diff": float(np.abs(want[2] - got.cross_attn).max()),
+            "max_enc_attn_diff": float(np.abs(want[3] - got.enc_attn).max()),
             "torch_generate_ms_p50": torch_ms, "onnxruntime_ms_p50": ort_ms}
 
 

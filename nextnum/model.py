@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .config import BOS, EOS, PAD, PIXEL_MEAN, PIXEL_STD, VOCAB, ModelConfig
+from .runtime import Reading, tokens_text
 
 
 class Attention(nn.Module):
@@ -162,11 +163,11 @@ class Generation:
     def texts(self) -> list[str]:
         return [tokens_text(row) for row in self.tokens.tolist()]
 
-
-def tokens_text(tokens: list[int]) -> str:
-    """The digits a row of generated tokens reads: those before the first token that is not a digit (EOS, PAD)."""
-    n = next((i for i, t in enumerate(tokens) if t > 9), len(tokens))
-    return "".join(str(t) for t in tokens[:n])
+    def numpy(self) -> Reading:
+        """The same reading as numpy arrays, as onnxruntime returns it (runtime.OnnxReader)."""
+        def np_(t: Tensor | None):
+            return None if t is None else t.detach().cpu().numpy()
+        return Reading(np_(self.tokens), np_(self.probs.float()), np_(self.cross_attn), np_(self.enc_attn))
 
 
 class NextNum(nn.Module):
@@ -181,6 +182,7 @@ class NextNum(nn.Module):
         self.head = nn.Linear(cfg.dim, VOCAB)
         # training-only signal: each encoder token says which digit (or none = 10) lies under it
         self.aux_head = nn.Linear(cfg.dim, 11)
+        self.register_buffer("step_mask", step_masks(cfg.max_digits), persistent=False)  # from the config: not saved
         self.apply(self._init)
 
     @staticmethod
@@ -219,37 +221,54 @@ class NextNum(nn.Module):
         logits, cross = self.decode(tokens, ctx, need_weights=True)
         return logits, self.aux_head(ctx), torch.stack(cross, 1).mean(2)  # (B, L, nh, T, N) -> (B, L, T, N)
 
+    def step_probs(self, logits: Tensor) -> Tensor:
+        """(..., VOCAB) logits of one decoding step -> the probabilities a reading reports, softmax at the
+        fitted temperature. Label smoothing in training caps a digit's raw softmax near 0.96; the
+        temperature undoes that. generate and the exported graph both come through here."""
+        return (logits / self.cfg.temperature).softmax(-1)
+
     @torch.inference_mode()
     def generate(self, img: Tensor, return_attn: bool = False) -> Generation:
-        """Greedy decoding with cached keys/values; at least one digit, at most max_digits, then EOS."""
-        B = img.shape[0]
+        """Greedy decoding with cached keys/values; at least one digit, at most max_digits, then EOS.
+        Stops once every image has read EOS."""
+        return self.greedy(img, return_attn=return_attn, stop_early=True)
+
+    def greedy(self, img: Tensor, return_attn: bool = False, stop_early: bool = True) -> Generation:
+        """The one greedy loop, for generate() and for the exported graph (nextnum/export.py), which runs
+        every step (stop_early=False: a traced graph has no data-dependent exit) and returns PAD after EOS."""
         ctx, enc_attn = self.encoder(img, need_weights=return_attn)
-        cache: list[dict] = [{} for _ in self.blocks]
-        tok = torch.full((B, 1), BOS, dtype=torch.long, device=img.device)
-        done = torch.zeros(B, dtype=torch.bool, device=img.device)
+        cache: list[dict] = [{} for _ in self.blocks]  # ctx's keys/values computed once per layer
+        # (B, 1) from img's batch dimension, so that an exported graph keeps the batch size dynamic
+        tok = torch.full_like(img[:, 0, 0, :1], BOS, dtype=torch.long)
+        done = torch.zeros_like(tok, dtype=torch.bool)
+        pad = torch.full_like(tok, PAD)
         out, probs, cross = [], [], []
-        for step in range(self.cfg.max_digits + 1):
+        for step in range(self.step_mask.shape[0]):
             logits, w = self.decode(tok, ctx, start=step, need_weights=return_attn, cache=cache)
-            logits = logits[:, -1]  # (B, VOCAB)
-            logits[:, [BOS, PAD]] = float("-inf")
-            if step == 0:
-                logits[:, EOS] = float("-inf")  # a reading has at least one digit
-            elif step == self.cfg.max_digits:
-                logits[:, :EOS] = float("-inf")  # and at most max_digits
-            p = logits.softmax(-1)
-            nxt = torch.where(done, PAD, p.argmax(-1))  # (B,)
+            p = self.step_probs(logits[:, -1] + self.step_mask[step])  # (B, VOCAB)
+            nxt = torch.where(done, pad, p.argmax(-1, keepdim=True))  # (B, 1)
             out.append(nxt)
             probs.append(p)
             if return_attn:
                 cross.append(torch.stack([a[:, :, -1] for a in w], 1))  # (B, layers, nh, N)
             done = done | (nxt == EOS)
-            if bool(done.all()):
+            if stop_early and bool(done.all()):
                 break
-            tok = nxt[:, None]
+            tok = nxt
         return Generation(
-            tokens=torch.stack(out, 1), probs=torch.stack(probs, 1),
+            tokens=torch.cat(out, 1), probs=torch.stack(probs, 1),
             cross_attn=torch.stack(cross, 1) if return_attn else None,
             enc_attn=torch.stack(enc_attn, 1) if return_attn else None)
+
+
+def step_masks(max_digits: int) -> Tensor:
+    """(max_digits + 1, VOCAB) additive masks on the logits of each decoding step: never BOS or PAD, no EOS
+    first (a reading has at least one digit), only EOS last (at most max_digits)."""
+    mask = torch.zeros(max_digits + 1, VOCAB)
+    mask[:, [BOS, PAD]] = float("-inf")
+    mask[0, EOS] = float("-inf")
+    mask[max_digits, :EOS] = float("-inf")
+    return mask
 
 
 SHAPE_FIELDS = ("stem", "patch", "dim", "heads", "enc_layers", "dec_layers", "mlp_ratio", "max_digits")

@@ -5,7 +5,9 @@
     pred = p.predict("note.jpg")      # any image: path, array, PIL, sketchpad value
     pred.text, pred.confidence, pred.digits[0].top3, pred.attention.per_digit[0]
 
-predict() keeps nothing between calls, so one Predictor can serve several threads at once.
+Readings, with their attention maps or without, run in onnxruntime from the checkpoint's exported graph
+(nextnum/runtime.py), with no PyTorch imported; PyTorch reads when there is no graph yet, or onnxruntime
+is missing or fails. predict() keeps nothing between calls, so one Predictor can serve several threads.
 """
 from __future__ import annotations
 
@@ -16,24 +18,32 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from . import attention as A
+from . import runtime as R
 from .config import Config
 from .explain import AttentionViews
-from .model import Generation, NextNum, tokens_text
-from .preprocess import Geometry, Preprocessed, preprocess
+from .geometry import Geometry
+from .preprocess import Preprocessed, preprocess
+from .runtime import Reading, tokens_text
+
+if TYPE_CHECKING:
+    import torch
+
+    from .model import NextNum
 
 log = logging.getLogger(__name__)
 RUNTIMES = ("auto", "torch", "onnx")
-# runtime "auto" without a cached graph: export it once this many readings without pictures have run in
-# PyTorch. The export takes tens of seconds of CPU and saves a few ms per reading; a process that reads a
-# handful of images (a CLI call, a test) never pays for it, a webcam stream starts it within seconds.
+# runtime "auto" without a cached graph: export it once this many readings have run in PyTorch. The export
+# takes tens of seconds of CPU and saves several ms per reading; a process that reads a handful of images
+# (a CLI call, a test) never pays for it, a webcam stream starts it within seconds.
 EXPORT_AFTER = 100
 LIMIT_NOTE = "{n} digits is the most NextNum reads: if the number is longer, this reading is not right"
+BUFFERS = ("running_mean", "running_var", "num_batches_tracked")  # BatchNorm's: saved, but not parameters
+_FIND = object()  # Predictor(reader=_FIND): look for the model's graph
 
 
 @dataclass
@@ -70,39 +80,44 @@ def add_load_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: the shipped model)")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                    help="readings without pictures: auto = onnxruntime when installed and the model's graph is "
-                         "exported (cached per weights), else PyTorch; onnx = export now if needed; torch")
+                    help="auto = onnxruntime when installed and the model's graph is exported (cached per "
+                         "weights), else PyTorch; onnx = export now if needed; torch")
 
 
 class Predictor:
-    def __init__(self, model: NextNum, config: Config, metrics: dict | None = None,
+    def __init__(self, model: NextNum | None, config: Config, metrics: dict | None = None,
                  checkpoint_path: Path | None = None, device: str | torch.device = "cpu",
-                 runtime: str = "torch") -> None:
-        """runtime: how explain=False readings run (see load); "torch" for a model given directly."""
+                 runtime: str = "torch", reader: Any = _FIND) -> None:
+        """runtime: what readings run in (see load); "torch" for a model given directly. model None: the
+        weights of checkpoint_path, loaded (with PyTorch) only if PyTorch must read. reader: an OnnxReader
+        already made, or None for PyTorch."""
         if runtime not in RUNTIMES:
             raise ValueError(f"runtime must be one of {', '.join(RUNTIMES)}, not {runtime!r}")
-        self.model = model.eval().to(device)
+        if model is None and checkpoint_path is None:
+            raise ValueError("a Predictor needs a model or a checkpoint folder")
+        self._model = None if model is None else model.eval().to(device)
+        self._model_lock = threading.Lock()
         self.runtime = runtime
         self.config = config
         self.metrics = metrics or {}
         self.checkpoint = checkpoint_path
-        self.device = torch.device(device)
-        # explain=False readings need no attention weights: onnxruntime runs the same greedy loop faster
-        self._fast = None
+        self.device = str(device)
+        self._fast = None  # an OnnxReader, once onnxruntime reads
         self._fast_done = threading.Event()  # set once onnxruntime is reading, or will not
         self._fast_started = threading.Lock()
-        self._slow_reads = 0  # explain=False readings PyTorch made for want of a graph
-        if runtime == "onnx":
-            from .export import OnnxReader
-            self._use_fast(OnnxReader(self.model.cpu(), beside=checkpoint_path))
+        self._slow_reads = 0  # readings PyTorch made for want of a graph
+        if reader is not _FIND:
+            self._use_fast(reader)
+        elif runtime == "onnx":
+            from .export import cached_export
+            self._use_fast(R.OnnxReader(cached_export(self.model.cpu(), beside=checkpoint_path)))
             self.model.to(device)
-        elif runtime == "auto" and self.device.type == "cpu":  # on an accelerator PyTorch is the fast path
-            from . import export as E
-            if not E.has_onnxruntime():
+        elif runtime == "auto" and self.device.split(":")[0] == "cpu":  # on an accelerator PyTorch is the fast path
+            if not R.has_onnxruntime():
                 log.info("onnxruntime is not installed: readings run in PyTorch")
                 self._use_fast(None)
-            elif (graph := E.cached_graph(E.graph_places(self.model, checkpoint_path))) is not None:
-                self._use_fast(E.load_reader(graph))
+            elif (graph := R.cached_graph(R.graph_places(self._graph_key(), checkpoint_path))) is not None:
+                self._use_fast(R.load_reader(graph))
         else:
             self._fast_done.set()
         # Training fits each strip's ink box at fit_scale times a random shrink in DataConfig.fit_shrink
@@ -115,27 +130,59 @@ class Predictor:
              runtime: str = "auto") -> "Predictor":
         """Load a checkpoint folder once (None = the shipped model in checkpoints/nextnum).
 
-        runtime decides how readings with explain=False run (explain=True always runs in PyTorch, which
-        returns the attention weights; both read the same tokens):
-        - "auto": in onnxruntime when it is installed. The model's graph is exported once per weights
-          (tens of seconds of CPU) and kept beside the checkpoint (<checkpoint>/.onnx/) or in the user
-          cache; without one, PyTorch reads, and after EXPORT_AFTER such readings (or wait_fast()) the
-          export runs in a background thread. Any failure leaves PyTorch reading, with one log line.
+        runtime decides what readings (with their pictures or without) run in; both read the same tokens,
+        probabilities and attention:
+        - "auto": in onnxruntime when it is installed and the model's graph is found beside the checkpoint
+          (<checkpoint>/.onnx/) or in the user cache; then PyTorch is not even imported. Without a graph,
+          PyTorch reads, and after EXPORT_AFTER readings (or wait_fast()) the graph is exported (tens of
+          seconds of CPU) in a background thread and kept. Any failure leaves PyTorch reading, with one log line.
         - "onnx": the same, exporting now if the graph is not cached yet.
         - "torch": PyTorch only."""
-        from .checkpoint import SHIPPED, load
-        path = Path(checkpoint) if checkpoint is not None else SHIPPED
-        model, cfg, metrics = load(path, device=device)
+        from . import checkpoint as C
+        path = Path(checkpoint) if checkpoint is not None else C.SHIPPED
+        if runtime in ("auto", "onnx") and str(device).split(":")[0] == "cpu" and R.has_onnxruntime():
+            cfg, metrics = C.read(path)
+            graph = R.cached_graph(R.graph_places(R.graph_key(cfg.model, C.weights(path)), path))
+            if graph is not None:
+                reader = R.load_reader(graph)  # None (logged) when onnxruntime refuses it: PyTorch reads
+                model = None if reader is not None else C.load(path, device=device)[0]
+                return cls(model, cfg, metrics, path, device, runtime, reader=reader)
+        model, cfg, metrics = C.load(path, device=device)
         return cls(model, cfg, metrics, path, device, runtime)
 
     @property
+    def model(self) -> NextNum:
+        """The PyTorch model (loaded from the checkpoint on first use when onnxruntime reads)."""
+        if self._model is None:
+            with self._model_lock:
+                if self._model is None:
+                    from .checkpoint import load
+                    self._model = load(self.checkpoint, device=self.device)[0]
+        return self._model
+
+    def _graph_key(self) -> str:
+        if self._model is not None:
+            from .export import graph_key
+            return graph_key(self._model)
+        from .checkpoint import weights
+        return R.graph_key(self.config.model, weights(self.checkpoint))
+
+    @property
+    def num_params(self) -> int:
+        """The model's parameter count, from the weights file when PyTorch has not loaded it."""
+        if self._model is not None:
+            return self._model.num_params()
+        from .checkpoint import weights
+        return sum(int(a.size) for k, a in weights(self.checkpoint).items() if not k.endswith(BUFFERS))
+
+    @property
     def reads_with(self) -> str:
-        """What explain=False readings run in now: "onnxruntime" or "torch"."""
+        """What readings run in now: "onnxruntime" or "torch"."""
         return "torch" if self._fast is None else "onnxruntime"
 
     def wait_fast(self, timeout: float | None = None) -> bool:
         """Start the background export if it has not started (runtime "auto"), wait for it, and say
-        whether explain=False readings now run in onnxruntime."""
+        whether readings now run in onnxruntime."""
         self._start_fast()
         self._fast_done.wait(timeout)
         return self._fast is not None
@@ -167,9 +214,7 @@ class Predictor:
             timings["total"] = (time.perf_counter() - t0) * 1000
             return Prediction("", [], 0.0, pre.message, pre.stages, None, timings, pre.canvas, None)
         t1 = time.perf_counter()
-        gen = self._read_fast(pre.tensor) if not explain else None
-        if gen is None:
-            gen = self.model.generate(pre.tensor.to(self.device), return_attn=explain)
+        gen = self.read(pre.canvas[None, None], attention=explain)
         t2 = time.perf_counter()
         timings["model"] = (t2 - t1) * 1000
         text, digits, conf = _readings(gen)
@@ -185,22 +230,30 @@ class Predictor:
             msg = "; ".join(m for m in (msg, LIMIT_NOTE.format(n=len(digits))) if m)
         return Prediction(text, digits, conf, msg, pre.stages, views, timings, pre.canvas, pre.geometry)
 
-    def _read_fast(self, x: torch.Tensor) -> Generation | None:
-        """The reading through onnxruntime, or None when PyTorch must read it (no graph yet, or failed)."""
+    def stages(self, image: Any, roi: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
+        """The preprocessing stages' pictures of an image, as predict(explain=True) returns them, without
+        reading it (ImageError as predict)."""
+        return preprocess(image, self.canvas_hw, roi=roi, stages=True, shrink=self.shrink).stages
+
+    def read(self, canvas: np.ndarray, attention: bool = False) -> Reading:
+        """Greedy decoding of canvases (B, 1, H, W), ink = 1: in onnxruntime when it reads, else in PyTorch
+        (the attention too when asked; onnxruntime returns the steps after EOS as PAD)."""
         fast = self._fast
-        if fast is None:
+        if fast is not None:
+            try:
+                return fast(canvas, attention=attention)
+            except Exception as e:  # onnxruntime failed: PyTorch reads this one and every later one
+                log.warning("onnxruntime failed, readings go back to PyTorch: %s: %s", type(e).__name__, e)
+                self._fast = None
+        else:
             self._slow_reads += 1
             if self._slow_reads >= EXPORT_AFTER:
                 self._start_fast()
-            return None
-        try:
-            return fast(x)
-        except Exception as e:  # onnxruntime failed: PyTorch reads this one and every later one
-            log.warning("onnxruntime failed, readings go back to PyTorch: %s: %s", type(e).__name__, e)
-            self._fast = None
-            return None
+        import torch
+        x = torch.from_numpy(np.ascontiguousarray(canvas, np.float32)).to(self.device)
+        return self.model.generate(x, return_attn=attention).numpy()
 
-    def _views(self, pre: Preprocessed, gen: Generation, n: int) -> AttentionViews:
+    def _views(self, pre: Preprocessed, gen: Reading, n: int) -> AttentionViews:
         """The token maps the pictures are drawn from (drawn when asked for: see explain.AttentionViews)."""
         grid = self.config.model.grid
         enc = gen.enc_attn[0]  # (L, H, N, N)
@@ -237,20 +290,19 @@ class Predictor:
             rand = rng.choice(rest, size=min(top.size, rest.size), replace=False)
             row = {"position": i, "digit": d.digit, "prob": d.prob}
             for name, toks in (("top", top), ("random", rand)):
-                c = A.mask_tokens(pred.canvas, toks, cfg)
-                g = self.model.generate(torch.from_numpy(c)[None, None].to(self.device))
+                g = self.read(A.mask_tokens(pred.canvas, toks, cfg)[None, None])
                 text, _, _ = _readings(g)
-                p = float(g.probs[0, i, int(d.digit)]) if i < g.probs.shape[1] else 0.0
+                p = float(g.probs[0, i, int(d.digit)]) if i <= len(text) else 0.0  # no step after the stop
                 row[f"{name}_masked_text"], row[f"{name}_masked_prob"] = text, p
             out.append(row)
         return out
 
 
-def _readings(gen: Generation) -> tuple[str, list[DigitReading], float]:
+def _readings(gen: Reading) -> tuple[str, list[DigitReading], float]:
     """Text, per-digit readings and whole-string confidence (the digits' and the stop's probabilities)
-    for the first image of a Generation."""
+    for the first image of a Reading."""
     toks = gen.tokens[0].tolist()
-    probs = gen.probs[0].float().cpu().numpy()  # (S, VOCAB)
+    probs = np.asarray(gen.probs[0], np.float32)  # (S, VOCAB)
     text = tokens_text(toks)
     digits = []
     for i, t in enumerate(toks[:len(text)]):

@@ -19,10 +19,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from .config import fit_scale
 from .ink import find_digits, ink_box, ink_of, is_dot, normalise, odd, polarity
+from .geometry import Geometry
 from .inputs import read_image, roi_box
 
 WORK_SIDE = 400  # the work copy is halved until its longer side is at most this
@@ -36,73 +36,8 @@ STROKE_RANGE = (0.10, 0.22)  # widths inside this range are left alone
 
 
 @dataclass
-class Geometry:
-    """Affine map original image (x, y) -> canvas (x, y): canvas = scale * (p - crop_xy) + offset."""
-    src_hw: tuple[int, int]  # original image (height, width)
-    canvas_hw: tuple[int, int]
-    crop: tuple[float, float, float, float]  # ink box in the original: x0, y0, x1, y1
-    scale: float  # canvas pixels per original pixel
-    offset: tuple[float, float]  # canvas (x, y) of the crop's top-left corner
-    roi: tuple[float, float, float, float] | None = None  # region searched, in original pixels
-    # "original" is the image as read: inputs.read_image shrinks one over READ_SIDE; zoom is the given
-    # image's pixels per original pixel (1.0 unless it was shrunk)
-    zoom: float = 1.0
-
-    def matrix(self) -> np.ndarray:
-        """2x3 affine matrix original -> canvas."""
-        s, (x0, y0), (ox, oy) = self.scale, self.crop[:2], self.offset
-        return np.array([[s, 0, ox - s * x0], [0, s, oy - s * y0]], dtype=np.float64)
-
-    def to_canvas(self, pts: np.ndarray) -> np.ndarray:
-        """(..., 2) original (x, y) -> canvas (x, y)."""
-        pts = np.asarray(pts, dtype=np.float64)
-        return pts * self.scale + (np.array(self.offset) - self.scale * np.array(self.crop[:2]))
-
-    def to_original(self, pts: np.ndarray) -> np.ndarray:
-        """(..., 2) canvas (x, y) -> original (x, y)."""
-        pts = np.asarray(pts, dtype=np.float64)
-        return (pts - np.array(self.offset)) / self.scale + np.array(self.crop[:2])
-
-    def _span(self, x0: float = 0.0, y0: float = 0.0, kx: float = 1.0, ky: float = 1.0) -> tuple[int, int, int, int]:
-        """Where the whole canvas lies on the original, to the nearest pixel: x, y, width, height; or in a
-        picture of the original whose pixel (0, 0) is the original's (x0, y0), kx by ky pictures pixels
-        per original pixel."""
-        (fx0, fy0), (fx1, fy1) = self.to_original(np.array([[0.0, 0.0], self.canvas_hw[::-1]], np.float64))
-        return (int(round((fx0 - x0) * kx)), int(round((fy0 - y0) * ky)),
-                max(1, int(round((fx1 - fx0) * kx))), max(1, int(round((fy1 - fy0) * ky))))
-
-    def canvas_rect(self) -> tuple[int, int, int, int]:
-        """The part of the original the canvas covers, clipped to the image: x0, y0, x1, y1 (ends exclusive)."""
-        h, w = self.src_hw
-        X0, Y0, cw, ch = self._span()
-        return max(0, X0), max(0, Y0), min(w, X0 + cw), min(h, Y0 + ch)
-
-    def warp_to_original(self, canvas_map: np.ndarray, rect: tuple[int, int, int, int] | None = None,
-                         size: tuple[int, int] | None = None) -> np.ndarray:
-        """A (H, W) map over the canvas, resampled onto the original image's pixels (zero outside); or onto
-        the part `rect` (x0, y0, x1, y1) of the original shown at `size` (w, h), so that a picture shown
-        small is drawn small rather than drawn large and shrunk.
-
-        The map is only an axis-aligned scale and shift, so this is one resize of the canvas to the size
-        it has in the picture, pasted at its place (to the nearest pixel), not a warp of the image."""
-        h, w = self.src_hw
-        fx0, fy0, fx1, fy1 = rect or (0, 0, w, h)
-        W, H = size or (fx1 - fx0, fy1 - fy0)
-        kx, ky = W / (fx1 - fx0), H / (fy1 - fy0)
-        out = np.zeros((H, W), np.float32)
-        X0, Y0, cw, ch = self._span(fx0, fy0, kx, ky)
-        x0, y0, x1, y1 = max(0, X0), max(0, Y0), min(W, X0 + cw), min(H, Y0 + ch)
-        if x1 <= x0 or y1 <= y0:
-            return out
-        big = cv2.resize(canvas_map.astype(np.float32, copy=False), (cw, ch), interpolation=cv2.INTER_LINEAR)
-        out[y0:y1, x0:x1] = big[y0 - Y0:y1 - Y0, x0 - X0:x1 - X0]
-        return out
-
-
-@dataclass
 class Preprocessed:
     canvas: np.ndarray  # (H, W) float32 in [0, 1], ink = 1
-    tensor: torch.Tensor  # (1, 1, H, W) the model's input
     geometry: Geometry | None  # None when no ink was found
     message: str = ""  # why nothing was found, or what was done (e.g. marks ignored)
     stages: dict[str, np.ndarray] = field(default_factory=dict)  # name -> uint8 image, in order
@@ -111,6 +46,12 @@ class Preprocessed:
     @property
     def empty(self) -> bool:
         return self.geometry is None
+
+    @property
+    def tensor(self):
+        """(1, 1, H, W) torch tensor of the canvas, for PyTorch callers (reading itself needs no torch)."""
+        import torch
+        return torch.from_numpy(self.canvas)[None, None]
 
 
 def grayscale(arr: np.ndarray) -> np.ndarray:
@@ -231,7 +172,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
             st["ink box"] = st["original"]
             st["canvas"] = np.full((H, W), 255, np.uint8)
         t["canvas"] = time.perf_counter()
-        return Preprocessed(canvas, torch.from_numpy(canvas)[None, None], None, msg, st, _ms(t))
+        return Preprocessed(canvas, None, msg, st, _ms(t))
 
     # ink box in original pixels (region offset added); the canvas box keeps its aspect
     ow, oh = (bx1 - bx0) * n, (by1 - by0) * n
@@ -271,7 +212,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
         cv2.rectangle(boxed, (ox0, oy0), (ox0 + ow - 1, oy0 + oh - 1), (255, 60, 60), lw)
         st["ink box"] = boxed
         st["canvas"] = (255 - canvas * 255).astype(np.uint8)
-    return Preprocessed(canvas, torch.from_numpy(canvas)[None, None], geo, msg, st, _ms(t))
+    return Preprocessed(canvas, geo, msg, st, _ms(t))
 
 
 def _display(arr: np.ndarray) -> np.ndarray:

@@ -38,6 +38,9 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
     seen: int = 0  # training canvases, all processes together
     t0: float = field(default_factory=time.perf_counter)  # perf_counter when the run began (resumes included)
+    # this process's CPU time (process_time) when the run began, resumes included: unlike wall time it
+    # does not grow while the process is paused or waits for a shared core
+    cpu0: float = field(default_factory=time.process_time)
     loss: float | None = None  # moving averages, for the reports
     acc: float | None = None
 
@@ -46,14 +49,18 @@ class Progress:
         if not meta:
             return cls(tc)
         return cls(tc, meta["step"], meta["best"], meta["history"], meta.get("samples_seen", 0),
-                   time.perf_counter() - meta["elapsed_s"])
+                   time.perf_counter() - meta["elapsed_s"], time.process_time() - meta.get("cpu_s", 0.0))
 
     def meta(self) -> dict[str, Any]:
         return {"step": self.step, "best": self.best, "history": self.history, "elapsed_s": self.elapsed(),
-                "samples_seen": self.seen}
+                "cpu_s": self.cpu(), "samples_seen": self.seen}
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.t0
+
+    def cpu(self) -> float:
+        """CPU seconds this run's process has used (all its threads), resumes included."""
+        return time.process_time() - self.cpu0
 
     def fraction(self) -> float:
         """How far training is, 0..1: by steps or by the clock, whichever is further."""

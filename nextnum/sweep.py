@@ -41,7 +41,7 @@ def variants(base: Config, axes: dict[str, list[Any]]) -> list[tuple[str, Config
 
 def latency_ms(model: torch.nn.Module, hw: tuple[int, int]) -> float:
     """Median time in ms of one greedy reading of a canvas with a block of ink, at one thread."""
-    from .evaluate import median_ms
+    from .timing import median_ms
     x = torch.zeros(1, 1, *hw)
     x[..., hw[0] // 4: 3 * hw[0] // 4, hw[1] // 4: 3 * hw[1] // 4] = 1
     return median_ms(lambda: model.generate(x))

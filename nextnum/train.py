@@ -28,7 +28,8 @@ from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
 from .config import BOS, PAD, Config, TrainConfig
-from .corrections import CorrectionCanvases, held_out_accuracy
+from .correction_canvases import CorrectionCanvases
+from .evaluate import held_out_accuracy
 from .data import DigitBank, fixed_batches, load_mnist, render, token_labels, token_masks, with_fonts
 from .distributed import agreed, dist_setup
 from .evaluate import predict_batches, score
@@ -130,7 +131,7 @@ def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum
         pairs = [p for part in parts for p in part]
     res = score(pairs)
     model.train()
-    rec = {"step": s.step, "elapsed_s": round(s.elapsed(), 1), "loss": s.loss, "token_acc": s.acc,
+    rec = {"step": s.step, "elapsed_s": round(s.elapsed(), 1), "cpu_s": round(s.cpu(), 1), "loss": s.loss, "token_acc": s.acc,
            "val_seq_acc": res["sequence_accuracy"], "val_digit_acc": res["digit_accuracy"], "samples_seen": s.seen}
     s.history.append(rec)
     if res["sequence_accuracy"] > s.best:
@@ -280,7 +281,7 @@ def guide_loss(cross: torch.Tensor, inside: torch.Tensor, tgt: torch.Tensor, per
 def _metrics(model: NextNum, s: Progress, status: str, best: float | None = None) -> dict[str, Any]:
     """metrics.json: the run's record; best: the validation score to report (default the best so far)."""
     return {"status": status, "parameters": model.num_params(), "steps": s.step,
-            "train_seconds": round(s.elapsed(), 1), "best_val_seq_acc": s.best if best is None else best,
+            "train_seconds": round(s.elapsed(), 1), "cpu_seconds": round(s.cpu(), 1), "best_val_seq_acc": s.best if best is None else best,
             "val": "held-out train-split digits (never t10k)", "history": s.history,
             "torch": torch.__version__, "threads": torch.get_num_threads()}
 

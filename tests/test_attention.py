@@ -8,7 +8,9 @@ from nextnum import attention as A
 from nextnum.config import Config, ModelConfig
 
 CFGS = {"default": Config.load("configs/default.json").model, "smoke": Config.load("configs/smoke.json").model,
-        "plain": ModelConfig()}
+        "plain": ModelConfig(),
+        # number-shaped 56x224 canvases: 6x27 overlapping tokens, and 5x26 after a 3-conv stem
+        "strip": Config.load("configs/compare-strip.json").model, "wide": Config.load("configs/compare-wide.json").model}
 
 
 def random_attention(L: int, H: int, N: int, seed: int = 0) -> torch.Tensor:

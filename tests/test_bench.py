@@ -143,6 +143,32 @@ def test_train_speed_runs_and_chains_a_fine_tuned_run(tmp_path):
     assert lineage(parent) is parent
 
 
+def test_step_cost_times_the_config_it_names():
+    res = run_bench("step_cost.py", None)
+    (row,) = res["rows"]
+    assert row["config"].endswith("smoke.json") and res["steps"] == 3 and row["batch"] == 16
+    assert row["tokens"] == row["grid"][0] * row["grid"][1] and row["draw_cpu_ms"] > 0 and row["learn_cpu_ms"] > 0
+    assert row["samples_per_cpu_s"] == pytest.approx(16 / ((row["draw_cpu_ms"] + row["learn_cpu_ms"]) / 1000), rel=0.01)
+
+
+def test_compare_curves_summarises_and_draws_each_run(tmp_path):
+    hist = [{"step": 250, "samples_seen": 16000, "cpu_s": 100.0, "elapsed_s": 150.0, "val_seq_acc": 0.3},
+            {"step": 500, "samples_seen": 32000, "cpu_s": 200.0, "elapsed_s": 320.0, "val_seq_acc": 0.6},
+            {"step": 750, "samples_seen": 48000, "cpu_s": 320.0, "elapsed_s": 500.0, "val_seq_acc": 0.55}]
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "metrics.json").write_text(json.dumps({"status": "finished", "parameters": 10, "history": hist}))
+    r = subprocess.run([sys.executable, str(ROOT / "bench" / "compare_curves.py"), "--runs", f"a={tmp_path / 'a'}",
+                        f"b={tmp_path / 'b'}", "--out", str(tmp_path / "c.png"), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert r.returncode == 0, r.stderr
+    rows = json.loads(r.stdout.strip().splitlines()[-1])["runs"]
+    assert [x["run"] for x in rows] == ["a", "b"]
+    assert rows[0]["val_last"] == 0.55 and rows[0]["val_best"] == 0.6 and rows[0]["best_step"] == 500
+    assert rows[0]["samples"] == 48000 and rows[0]["samples_per_cpu_s"] == 150.0
+    assert (tmp_path / "c.png").stat().st_size > 0
+
+
 def test_realsets_builds_a_labelled_folder_per_style(tmp_path):
     import cv2
     res = run_bench("realsets.py", None, "--out", str(tmp_path))

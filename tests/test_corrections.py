@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from nextnum import corrections as C
+from nextnum.scoring import score_corrections
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -201,7 +202,7 @@ def test_a_bad_file_in_the_folder_is_skipped_by_scoring_with_a_warning(tmp_path,
     good = store.save(png(tmp_path, 1), "1")
     (store.root / "broken-7.png").write_bytes(b"\x89PNG not really")
     (store.root / C.LABELS).write_text(json.dumps({good.name: "1", "broken-7.png": "7"}))
-    res = C.score(predictor, store.root)
+    res = score_corrections(predictor, store.root)
     assert res is not None and res["samples"] == 1
     assert "skipped broken-7.png" in caplog.text
 

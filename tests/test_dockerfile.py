@@ -153,16 +153,30 @@ def test_wheelhouse_is_optional_and_installed_from_without_an_index(ins):
     deps = [c for c in copies if "wheelhouse*" in c]
     assert deps, "no COPY of wheelhouse*"
     # the glob may match nothing; requirements.txt in the same COPY keeps it from having no source at all
-    assert "requirements.txt" in deps[0]
+    assert "requirements.txt" in deps[0] and "requirements-serve.txt" in deps[0]
     runs = [rest for w, rest in ins if w == "RUN" and "--find-links" in rest]
     assert runs, "no pip install --find-links"
     assert all("--no-index" in r for r in runs)
     branch = runs[0]
-    assert re.search(r"pip install --no-index --find-links \S+ -r \S*requirements\.txt", branch)
-    # without a wheelhouse: CPU torch from TORCH_INDEX, then requirements.txt from the default index
+    assert re.search(r'pip install --no-index --find-links \S+ -r "\$req"', branch)
+    # without a wheelhouse: CPU torch from TORCH_INDEX (training only), then the requirements from the default index
     assert '--index-url "$TORCH_INDEX"' in branch
     assert [rest for w, rest in ins if w == "ARG" and rest.startswith("TORCH_INDEX=")] \
         == ["TORCH_INDEX=https://download.pytorch.org/whl/cpu"]
+
+
+def test_the_default_image_serves_without_pytorch_and_a_build_argument_adds_it(ins):
+    """TRAINING=0 (default) installs requirements-serve.txt (no torch); TRAINING=1 installs requirements.txt."""
+    assert [rest for w, rest in ins if w == "ARG" and rest.startswith("TRAINING")] == ["TRAINING=0"]
+    run = next(rest for w, rest in ins if w == "RUN" and "--find-links" in rest)
+    m = re.search(r'if \[ "\$TRAINING" = 1 \]; then req=(\S+); else req=(\S+); fi', run)
+    assert m and m.groups() == ("/tmp/deps/requirements.txt", "/tmp/deps/requirements-serve.txt")
+    serve = (ROOT / "requirements-serve.txt").read_text().split()
+    full = (ROOT / "requirements.txt").read_text().split()
+    pins = [p for p in serve if "==" in p]
+    assert pins and not [p for p in pins if p.split("==")[0] in ("torch", "torchvision")]
+    assert set(pins) <= set(full), "requirements-serve.txt pins what requirements.txt pins"
+    assert "onnxruntime" in {p.split("==")[0] for p in pins} and "safetensors" in {p.split("==")[0] for p in pins}
 
 
 def test_app_stage_copies_named_paths_not_the_whole_context(final):
@@ -188,5 +202,6 @@ def test_dockerignore_keeps_runs_venvs_and_caches_out(ignore_lines):
 def test_dockerignore_lets_wheelhouse_and_runtime_files_in(ignore_lines):
     for path in ["wheelhouse/torch-2.14.1-cp311-cp311-manylinux_2_28_x86_64.whl", "requirements.txt",
                  "checkpoints/nextnum/model.safetensors", "checkpoints/nextnum/config.json",
+                 "checkpoints/nextnum/.onnx/greedy-0123456789abcdef01234567.onnx",  # what serving reads with
                  "tests/fixtures/mnist_sample.npz", "examples/17.png", "nextnum/model.py", *RUNTIME_PATHS]:
         assert not dockerignored(path, ignore_lines), f"{path} is kept out of the build"

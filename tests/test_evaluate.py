@@ -108,3 +108,28 @@ def test_synthetic_evaluation_cli_with_another_canvas_complexity(tmp_path, capsy
     bad.write_text('{"data": {"max_len": 9}}')
     assert main(["--data", str(root), "--samples", "4", "--data-config", str(bad)]) == 2
     assert "max_len" in capsys.readouterr().err
+
+
+def test_through_preprocess_reads_the_same_canvases_whatever_the_models_canvas(monkeypatch):
+    import nextnum.evaluate as E
+    from nextnum import Predictor
+    monkeypatch.setattr(E, "load_mnist", lambda root, train: load_fixture())
+    seen = {}
+    for name in ("compare-today", "compare-strip"):
+        cfg = Config.load(f"configs/{name}.json")
+        torch.manual_seed(0)
+        pred = Predictor(NextNum(cfg.model), cfg)
+        drawn, read = [], []
+        real = pred.predict
+
+        def spy(image, explain=True, roi=None):
+            drawn.append(image.copy())
+            out = real(image, explain=explain)
+            read.append(out.canvas.shape)
+            return out
+        monkeypatch.setattr(pred, "predict", spy)
+        res = E.evaluate_through_preprocess(pred, None, 6, 0, cfg.data, (84, 168))
+        assert res["samples"] == 6 and all(d.shape == (84, 168) and d.dtype.name == "uint8" for d in drawn)
+        assert set(read) == {(cfg.model.img_h, cfg.model.img_w)}  # each model reads at its own canvas
+        seen[name] = drawn
+    assert all((a == b).all() for a, b in zip(*seen.values()))  # the same pictures for both

@@ -1,10 +1,11 @@
-"""ONNX export: onnxruntime reads the same digits as PyTorch, with probabilities within 1e-4."""
+"""ONNX export: onnxruntime reads the same digits as PyTorch, with probabilities and attention within 1e-4."""
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
-from nextnum.config import Config
+from nextnum.config import BOS, EOS, PAD, Config
 from nextnum.data import fixed_batches, load_fixture
 from nextnum import export as E
 from nextnum.export import GreedyLoop, cached_export, compare, export
@@ -27,18 +28,38 @@ def test_onnx_matches_pytorch(tmp_path, name):
     res = compare(model, path, canvases)
     assert res["tokens_equal"] == 1.0
     assert res["max_prob_diff"] < 1e-4
-    # the unrolled loop decides exactly as generate() does
-    tokens, _ = GreedyLoop(model)(canvases)
-    gen = model.generate(canvases)
+    assert res["max_cross_attn_diff"] < 1e-4 and res["max_enc_attn_diff"] < 1e-4
+    # the unrolled loop decides exactly as generate() does, and returns the same attention for the steps run
+    tokens, probs, cross, enc = GreedyLoop(model)(canvases)
+    gen = model.generate(canvases, return_attn=True)
     S = gen.tokens.shape[1]
-    assert torch.equal(tokens[:, :S], gen.tokens)
+    assert torch.equal(tokens[:, :S], gen.tokens) and (tokens[:, S:] == PAD).all()
+    assert torch.equal(probs[:, :S], gen.probs) and torch.equal(cross[:, :S], gen.cross_attn)
+    assert torch.equal(enc, gen.enc_attn)
+
+
+def test_generate_and_the_graph_share_one_set_of_step_masks():
+    """The rules of a reading (never BOS or PAD, at least one digit, at most max_digits) are one mask table:
+    changing it changes generate() and the exported loop alike."""
+    cfg = Config.load(ROOT / "configs" / "smoke.json")
+    torch.manual_seed(0)
+    model = NextNum(cfg.model).eval()
+    canvases = fixed_batches(load_fixture(), 4, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=0)[0].images
+    model.step_mask[:, :EOS] = float("-inf")  # only EOS allowed (after the first step, which has no choice)
+    model.step_mask[0] = 0.0
+    model.step_mask[0, [BOS, EOS, PAD]] = float("-inf")
+    model.step_mask[0, :3] = float("-inf")  # the first digit may not be 0, 1 or 2
+    gen = model.generate(canvases)
+    tokens = GreedyLoop(model)(canvases)[0]
+    assert (gen.tokens[:, 0] >= 3).all() and (gen.tokens[:, 1] == EOS).all() and gen.tokens.shape[1] == 2
+    assert torch.equal(tokens[:, :2], gen.tokens)
 
 
 def test_predictor_onnx_runtime_reads_as_pytorch_does():
-    """Predictor(runtime="onnx") runs explain=False readings in onnxruntime: the same text and probabilities."""
+    """Predictor(runtime="onnx") runs every reading in onnxruntime: the same text, probabilities and maps."""
     from nextnum import Predictor
     slow, fast = Predictor.load(runtime="torch"), Predictor.load(runtime="onnx")  # the shipped model
-    assert fast.runtime == "onnx" and slow.runtime == "torch"
+    assert fast.runtime == "onnx" and slow.runtime == "torch" and fast.reads_with == "onnxruntime"
     texts = set()
     for path in sorted((ROOT / "examples").glob("*.png")):
         a, o = slow.predict(path, explain=False), fast.predict(path, explain=False)
@@ -48,13 +69,10 @@ def test_predictor_onnx_runtime_reads_as_pytorch_does():
             assert x.top3 == [(d, pytest.approx(q, abs=1e-4)) for d, q in y.top3], path
         texts.add(a.text)
     assert len(texts) > 3, texts
-    # pictures still come from PyTorch, from the same model in eval mode (exporting once left it training:
-    # BatchNorm then read batch statistics and changed its running ones, so explain=True readings drifted)
-    assert not fast.model.training
-    for _ in range(2):
+    for _ in range(2):  # the same maps each time: nothing a reading does changes the next
         a, o = slow.predict(path), fast.predict(path)
         assert o.attention is not None and a.text == o.text
-        assert torch.equal(torch.from_numpy(a.attention.heat[0]), torch.from_numpy(o.attention.heat[0]))
+        np.testing.assert_allclose(o.attention.heat[0], a.attention.heat[0], atol=1e-4)
     with pytest.raises(ValueError, match="runtime"):
         Predictor(slow.model, slow.config, runtime="tensorrt")
 

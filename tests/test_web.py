@@ -18,6 +18,8 @@ from nextnum.model import NextNum
 from nextnum.web import webcam
 from nextnum.web.checkpoints import Checkpoints
 from nextnum.web.training import build_config, training_configs
+
+ROOT = Path(__file__).resolve().parent.parent
 from nextnum.web.views import model_card
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
@@ -182,16 +184,23 @@ def test_the_default_checkpoint_is_the_given_one_then_the_shipped_one_then_the_n
     assert Checkpoints(tmp_path, tmp_path / "old").default() == "old"  # --checkpoint wins
 
 
-def test_a_space_is_public_unless_told_otherwise(monkeypatch):
-    from nextnum.web import server
+def test_a_space_is_public_unless_told_otherwise():
+    from nextnum.web import settings
     for env, public in (({}, False), ({"SPACE_ID": "me/nextnum"}, True), ({"NEXTNUM_PUBLIC": "1"}, True),
                         ({"SPACE_ID": "me/nextnum", "NEXTNUM_PUBLIC": "0"}, False)):
-        for k in ("SPACE_ID", "NEXTNUM_PUBLIC"):
-            monkeypatch.delenv(k, raising=False)
-        for k, v in env.items():
-            monkeypatch.setenv(k, v)
-        assert server.options([]).public is public, env
-    assert server.options(["--public"]).public
+        assert settings.parse([], env).public is public, env
+    assert settings.parse(["--public"], {}).public
+
+
+def test_settings_come_from_the_command_line_and_the_environment_once():
+    from nextnum.web import settings
+    s = settings.parse(["--threads", "3", "--corrections-dir", "/c"], {"NEXTNUM_STREAMS": "2", "NEXTNUM_QUEUE": "7",
+                                                                       "NEXTNUM_TRAIN_DATA": "fixture"})
+    assert (s.threads, s.corrections_root, s.streams, s.queue, s.train_on_fixture) == (3, Path("/c"), 2, 7, True)
+    assert settings.parse([], {}) == settings.Settings()  # nothing set: the defaults
+    offenders = [p.relative_to(ROOT) for p in [ROOT / "app.py", *(ROOT / "nextnum").rglob("*.py")]
+                 if re.search(r"os\.environ\.get\(\"NEXTNUM_|getenv\(\"NEXTNUM_", p.read_text())]
+    assert offenders == [], f"read the environment outside web/settings.py: {offenders}"
 
 
 def test_a_client_may_save_n_corrections_a_window_and_others_are_not_held_back():

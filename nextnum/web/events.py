@@ -70,8 +70,9 @@ class Handlers:
     def read_pad(self, drawing: str | None, live: str | None, layer: str | None, head: str | None,
                  stages_shown: bool | None = False, stages_asked: bool | None = False) -> tuple:
         """The Draw tab and /read_sketch: the drawing as a PNG data URL ("" once cleared), read as read()
-        reads; the decoded drawing comes last, kept for the selectors, the stages and a correction. A
-        cleared pad empties the results. Only a data URL is read: any other value is refused alike."""
+        reads; the drawing comes last, kept (as its data URL: a few KB a session, where the decoded drawing
+        took 1 MB) for the selectors, the stages and a correction. A cleared pad empties the results. Only a
+        data URL is read: any other value is refused alike."""
         if drawing is None or drawing == "":
             return (*views.empty_views(), None)
         try:
@@ -79,16 +80,17 @@ class Handlers:
                 image = from_data_url(drawing)
         except ImageError as e:
             raise _refused("a drawing", e) from None
-        return (*self.read(image, live, layer, head, stages_shown, stages_asked), image)
+        return (*self.read(image, live, layer, head, stages_shown, stages_asked), drawing)
 
     def stages(self, image: Any, live: str | None) -> tuple[list, bool]:
-        """The stages accordion opened: its pictures of the image shown now, and of every reading from now on."""
+        """The stages accordion opened: its pictures of the image shown now (its preprocessing only: the
+        reading and its maps are already on the page), and of every reading from now on."""
         try:
             with heavy():
-                pred = None if image is None else self.predictor(live).predict(image, explain=True)
+                stages = {} if image is None else self.predictor(live).stages(image)
         except ImageError:  # the reading itself already said why
-            pred = None
-        return views.stage_gallery(pred), True
+            stages = {}
+        return views.stage_pictures(stages), True
 
     def read_frame(self, frame: Any, state: dict | None, live: str | None, smooth: bool) -> tuple:
         """One webcam frame: annotated frame, digits, reading HTML, stats, per-digit gallery, state."""

@@ -12,7 +12,8 @@ from typing import Any
 
 import gradio as gr
 
-from ..corrections import CorrectionError, Corrections, score
+from ..corrections import CorrectionError, Corrections
+from ..scoring import score_corrections
 
 log = logging.getLogger("nextnum.app")
 
@@ -103,10 +104,10 @@ class ZipFolder:
 
 def accuracy(predictor, name: str | None, store: Corrections) -> str:
     """The live model's sequence accuracy on all the corrections and on the held-out part."""
-    res = score(predictor, store.root)
+    res = score_corrections(predictor, store.root)
     if res is None:
         return "No corrections to score yet."
-    held = score(predictor, store.root, held_out_only=True)
+    held = score_corrections(predictor, store.root, held_out_only=True)
     line = f"**{name}** reads {res['sequence_accuracy']:.1%} of the {res['samples']} corrections right"
     if held is not None:
         line += f" ({held['sequence_accuracy']:.1%} of the {held['samples']} held out of training)"

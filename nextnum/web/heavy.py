@@ -6,18 +6,22 @@ endpoints at once were decoded six at a time. Every decode and every reading in 
 """
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-AT_ONCE = max(1, int(os.environ.get("NEXTNUM_HEAVY", "2")))  # one per core of a 2-vCPU Space
-# process-wide on purpose: the memory it protects is the process's
-_slots = threading.BoundedSemaphore(AT_ONCE)
+# process-wide on purpose: the memory it protects is the process's (Settings.heavy; server.main sets it)
+_slots = threading.BoundedSemaphore(2)
+
+
+def configure(at_once: int) -> None:
+    """Allow at_once heavy jobs at a time (before the app serves anything)."""
+    global _slots
+    _slots = threading.BoundedSemaphore(max(1, at_once))
 
 
 @contextmanager
 def heavy() -> Iterator[None]:
-    """Hold one of the AT_ONCE slots for heavy work."""
+    """Hold one of the slots for heavy work."""
     with _slots:
         yield

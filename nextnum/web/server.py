@@ -1,12 +1,15 @@
 """Starting the web app: process settings (malloc arenas, threads, logging), command-line options, launch."""
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from . import settings
 
 if TYPE_CHECKING:  # imported when used: this module is loaded before the malloc limit is set
     import gradio as gr
@@ -14,12 +17,6 @@ if TYPE_CHECKING:  # imported when used: this module is loaded before the malloc
     from .checkpoints import Checkpoints
     from .training import TrainingSlot
 
-ROOT = Path(__file__).resolve().parents[2]
-# Gradio keeps ~200 KB per session (a copy of the page's config, and the State values) for the newest this
-# many sessions; its default of 10,000 would let API callers, each call a new session, take 2 GB
-SESSIONS = int(os.environ.get("NEXTNUM_SESSIONS", "1000"))
-PUBLIC_CORRECTIONS_MB = int(os.environ.get("NEXTNUM_CORRECTIONS_MB", "200"))  # in public: the folder's budget
-QUEUE = int(os.environ.get("NEXTNUM_QUEUE", "20"))  # events that may wait; more are answered 503
 log = logging.getLogger("nextnum.app")
 
 
@@ -38,55 +35,56 @@ def limit_malloc_arenas(n: int = 2) -> None:
         pass
 
 
-def options(argv: list[str] | None = None) -> argparse.Namespace:
-    """The app's command line (defaults from the NEXTNUM_* environment)."""
-    ap = argparse.ArgumentParser(description="NextNum web app")
-    ap.add_argument("--checkpoint", help="checkpoint folder to start with (default: checkpoints/nextnum)")
-    ap.add_argument("--checkpoints-dir", default=os.environ.get("NEXTNUM_CHECKPOINTS", str(ROOT / "checkpoints")),
-                    help="folder of checkpoints the app lists and trains into (env NEXTNUM_CHECKPOINTS)")
-    ap.add_argument("--data", default=os.environ.get("NEXTNUM_DATA", str(ROOT.parent / "shared" / "data")),
-                    help="MNIST root for the Train tab (env NEXTNUM_DATA); without it the built-in sample is used")
-    ap.add_argument("--corrections-dir", default=os.environ.get("NEXTNUM_CORRECTIONS"),
-                    help="folder the Save correction buttons write to (env NEXTNUM_CORRECTIONS; "
-                         "default: corrections/ beside the checkpoints folder)")
-    ap.add_argument("--port", type=int, default=None, help="port (default: GRADIO_SERVER_PORT or 7860)")
-    ap.add_argument("--share", action="store_true", help="also make a temporary public gradio.live link")
-    public = os.environ.get("NEXTNUM_PUBLIC", "1" if os.environ.get("SPACE_ID") else "")  # Spaces set SPACE_ID
-    ap.add_argument("--public", action="store_true", default=public not in ("", "0"),
-                    help="for a deployment anyone may reach (env NEXTNUM_PUBLIC=1; on by itself on a Hugging Face "
-                         "Space, which sets SPACE_ID; NEXTNUM_PUBLIC=0 turns it off): the saved corrections are "
-                         "neither shown, zipped nor scored, and training is off")
-    ap.add_argument("--threads", type=int, default=int(os.environ.get("NEXTNUM_THREADS", "1")),
-                    help="torch threads; 1 is fastest for this tiny model, especially beside a training run")
-    return ap.parse_args(argv)
+def trim_memory_when_idle(every_s: float = 15.0) -> None:
+    """Every every_s seconds, hand the memory glibc's malloc holds free back to the system (malloc_trim).
+
+    Requests come and go in worker threads; what they freed stays in malloc's arenas, so the app's resident
+    memory kept its peak after a burst of requests (+87 MB after 16 clients for a minute). No library
+    does this for a Python process; it costs a few milliseconds."""
+    try:
+        import ctypes
+        trim = ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):  # not glibc
+        return
+    import threading
+
+    def loop() -> None:
+        while True:
+            time.sleep(every_s)
+            trim(0)
+    threading.Thread(target=loop, name="malloc-trim", daemon=True).start()
 
 
 def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None:
-    """Parse the options, build the app with `build(checkpoints, training slot, data note, corrections)` and serve it
-    until interrupted."""
+    """Parse the settings once, build the app with `build(checkpoints, training slot, data note, corrections,
+    settings)` and serve it until interrupted."""
+    from ..corrections import Corrections
+    from . import heavy
     from .checkpoints import Checkpoints
     from .training import TrainingSlot, training_data
-    args = options(argv)
-    logging.basicConfig(level=os.environ.get("NEXTNUM_LOG", "INFO").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    s = settings.parse(argv)
+    logging.basicConfig(level=s.log, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks
-    import torch
-    torch.set_num_threads(max(1, args.threads))
-    root = Path(args.checkpoints_dir)
+    # PyTorch (imported only to train, or to read when there is no exported graph) takes its thread count
+    # from the environment when it is imported; onnxruntime reads on one thread (runtime.OnnxReader)
+    os.environ["OMP_NUM_THREADS"] = str(s.threads)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(s.threads)
+    heavy.configure(s.heavy)
+    root = Path(s.checkpoints_dir)
     root.mkdir(parents=True, exist_ok=True)
-    note, load = training_data(args.data, force_fixture=os.environ.get("NEXTNUM_TRAIN_DATA") == "fixture")
-    from ..corrections import Corrections
-    corrections = Corrections(args.corrections_dir or root.resolve().parent / "corrections",
-                              max_bytes=PUBLIC_CORRECTIONS_MB * 2**20 if args.public else None)
-    demo = build(Checkpoints(root, args.checkpoint), TrainingSlot(root, load), note, corrections, args.public)
-    demo.queue(max_size=QUEUE, default_concurrency_limit=2)
-    # no server_name: Gradio takes GRADIO_SERVER_NAME from the environment (127.0.0.1 when unset)
+    note, load = training_data(s.data, force_fixture=s.train_on_fixture)
+    corrections = Corrections(s.corrections_root, max_bytes=s.corrections_mb * 2**20 if s.public else None)
+    demo = build(Checkpoints(root, s.checkpoint), TrainingSlot(root, load), note, corrections, s)
+    demo.queue(max_size=s.queue, default_concurrency_limit=2)
+    trim_memory_when_idle()
     from starlette.middleware import Middleware
 
     from .gradio_fixes import BodyLimit
-    demo.launch(server_port=args.port, share=args.share, max_file_size="5mb", prevent_thread_lock=True,
-                ssr_mode=False, state_session_capacity=SESSIONS, app_kwargs={"middleware": [Middleware(BodyLimit)]})
-    if args.share and not demo.share_url:
+    # no server_name: Gradio takes GRADIO_SERVER_NAME from the environment (127.0.0.1 when unset)
+    demo.launch(server_port=s.port, share=s.share, max_file_size="5mb", prevent_thread_lock=True,
+                ssr_mode=False, state_session_capacity=s.sessions, app_kwargs={"middleware": [Middleware(BodyLimit)]})
+    if s.share and not demo.share_url:
         log.warning("--share: no public link could be made (no internet, or the share service is unreachable); "
                     "the app is still running locally at %s", demo.local_url)
     demo.block_thread()

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from .. import checkpoint
-from ..config import Config
+from ..config import FIXTURE, Config
 from .checkpoints import NAME_RE, is_checkpoint
 from .views import accuracy_table, duration
 
@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 log = logging.getLogger(__name__)
+NO_TORCH = ("Training needs PyTorch, which this install leaves out (it reads with onnxruntime alone: "
+            "requirements-serve.txt). Add it with `pip install -r requirements.txt`, then start the app again.")
+
+
+def has_torch() -> bool:
+    """Whether PyTorch is installed (without importing it: reading needs none)."""
+    import importlib.util
+    return importlib.util.find_spec("torch") is not None
 
 
 def training_configs(folder: Path) -> dict[str, Path]:
@@ -116,30 +124,35 @@ def sample_predictions(model, bank, cfg: Config, n: int = 6, seed: int | None = 
 
 def training_data(data_root: str | Path, force_fixture: bool = False) -> tuple[str, Callable[[], tuple[Any, Callable]]]:
     """What the Train tab trains on: MNIST under data_root when it is there, else the built-in sample.
-    Returns (a note for the tab, a loader giving (bank, score(model, cfg) -> evaluation dict))."""
-    from .. import data, evaluate
+    Returns (a note for the tab, a loader giving (bank, score(model, cfg) -> evaluation dict)). Nothing is
+    loaded (nor PyTorch imported) until the loader is called."""
     raw = Path(data_root) / "MNIST" / "raw"
     if not force_fixture and all((raw / f"{s}-images-idx3-ubyte").exists() for s in ("train", "t10k")):
-        def load_mnist():
+        def loader():
+            from .. import data, evaluate
+
             def score(model, cfg):
                 res = evaluate.evaluate_synthetic(model, data_root, 300, 0, cfg.data)
                 return {**res, "source": "300 canvases of MNIST t10k digits"}
             return data.load_mnist(data_root, train=True), score
-        return (f"Training data: MNIST from `{data_root}`; each new model is scored on 300 canvases of t10k digits.",
-                load_mnist)
+        note = f"Training data: MNIST from `{data_root}`; each new model is scored on 300 canvases of t10k digits."
+    else:
+        def load_sample():
+            from .. import data, evaluate
+            bank = data.load_fixture()
 
-    def load_fixture():
-        bank = data.load_fixture()
-
-        def score(model, cfg):
-            b = data.fixed_batches(bank, 100, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=12345)
-            return {**evaluate.score(evaluate.predict_batches(model, b)),
-                    "source": "100 canvases of the built-in sample (digits also seen in training)"}
-        return bank, score
-    why = "forced by NEXTNUM_TRAIN_DATA=fixture" if force_fixture else f"MNIST not found under `{data_root}`"
-    return (f"**Training data: the small built-in sample of {len(data.load_fixture())} MNIST digits** ({why}). "
-            "Fine to try the tab, not to make a good model: start the app with `--data DIR` pointing at MNIST.",
-            load_fixture)
+            def score(model, cfg):
+                b = data.fixed_batches(bank, 100, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=12345)
+                return {**evaluate.score(evaluate.predict_batches(model, b)),
+                        "source": "100 canvases of the built-in sample (digits also seen in training)"}
+            return bank, score
+        loader = load_sample
+        with np.load(FIXTURE) as f:
+            n = len(f["labels"])
+        why = "forced by NEXTNUM_TRAIN_DATA=fixture" if force_fixture else f"MNIST not found under `{data_root}`"
+        note = (f"**Training data: the small built-in sample of {n} MNIST digits** ({why}). Fine to try the tab, "
+                "not to make a good model: start the app with `--data DIR` pointing at MNIST.")
+    return (note if has_torch() else f"**{NO_TORCH}**\n\n{note}"), loader
 
 
 class Busy(RuntimeError):
@@ -198,6 +211,8 @@ class TrainingSlot:
     def start(self, cfg: Config, name: str, init: Path | None = None, corrections: Path | None = None) -> Run:
         """Start training `cfg` into checkpoints/<name>, from fresh weights or from the checkpoint `init`
         (fine-tuning). ValueError, meant for the user, when the name or the starting point will not do."""
+        if not has_torch():
+            raise ValueError(NO_TORCH)
         if not NAME_RE.match(name or ""):
             raise ValueError("name the checkpoint with letters, digits, '-', '_' or '.' (not starting with '.')")
         if (self.root / name).exists():

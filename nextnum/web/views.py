@@ -108,9 +108,12 @@ def combined_view(pred) -> np.ndarray | None:
 
 def stage_gallery(pred) -> list[tuple[np.ndarray, str]]:
     """The preprocessing stages, in order, with their names."""
-    if pred is None:
-        return []
-    return [(Frame.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in pred.stages.items()]
+    return [] if pred is None else stage_pictures(pred.stages)
+
+
+def stage_pictures(stages: dict[str, np.ndarray]) -> list[tuple[np.ndarray, str]]:
+    """Stage pictures (name -> image, in order) at the size the stages gallery shows them."""
+    return [(Frame.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in stages.items()]
 
 
 def layer_head_choices(cfg: Config | None) -> tuple[list[str], list[str]]:
@@ -192,7 +195,7 @@ def model_card(pred_obj, name: str | None) -> tuple[str, list[list[Any]], dict[s
     m, mc = pred_obj.metrics, pred_obj.config.model
     rows, src = accuracy_table(m)
     lines = [f"### {html.escape(name or '?')}",
-             f"- **parameters:** {pred_obj.model.num_params():,}",
+             f"- **parameters:** {pred_obj.num_params:,}",
              f"- **canvas:** {mc.img_h}×{mc.img_w}, patch grid {mc.grid[0]}×{mc.grid[1]}, {mc.enc_layers} encoder + "
              f"{mc.dec_layers} decoder layers, width {mc.dim}, {mc.heads} heads, up to {mc.max_digits} digits",
              f"- **training:** {_trained(m)}" + (f", status *{m['status']}*" if m.get("status") else "")]

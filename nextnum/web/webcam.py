@@ -29,8 +29,11 @@ def read_frame(predictor, frame: np.ndarray, state: dict[str, Any] | None, smoot
     t0 = time.perf_counter()
     st = state or new_stream_state()
     st["n"] += 1
-    st["frame"] = frame  # the frame a correction would save
-    pred = predictor.predict(frame, explain=(st["n"] - 1) % heavy_every == 0, roi=GUIDE_ROI)  # frames 1, 1+k, ...
+    heavy = (st["n"] - 1) % heavy_every == 0  # frames 1, 1 + k, ...
+    if heavy:  # the frame a correction would save, as a JPEG: ~50 KB a session where the array took 900 KB
+        st["frame"] = cv2.imencode(".jpg", np.ascontiguousarray(frame[..., 2::-1]) if frame.ndim == 3 else frame,
+                                   [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
+    pred = predictor.predict(frame, explain=heavy, roi=GUIDE_ROI)
     if pred.attention is not None or not pred.text:
         st["tint"] = heat_tint(pred.attention) if pred.attention is not None else None
     st["history"] = (st["history"] + [(pred.text, pred.confidence)])[-keep:]
