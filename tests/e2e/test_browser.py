@@ -65,12 +65,27 @@ def page(tmp_path_factory):
                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={tmp / 'digits.y4m'}"])
             p = browser.new_page(viewport={"width": 1280, "height": 1000})
             p.goto(app.url, wait_until="load")  # not networkidle: the app keeps connections open
-            p.wait_for_selector("#sketch canvas", timeout=30_000)
+            settle(p)
             p.app_url = app.url
             yield p
             browser.close()
     finally:
         app.close()
+
+
+def settle(p) -> None:
+    """Wait for the pad, the page's own CSS (it comes with the header, after the page is shown) and a pad
+    that has stopped moving: a stroke aimed at it before then lands beside it and selects text."""
+    p.wait_for_selector("#sketch canvas", timeout=30_000)
+    p.wait_for_function("[...document.querySelectorAll('style')].some(s => s.textContent.includes('.nn-maps'))",
+                        timeout=30_000)
+    last, deadline = None, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        box = p.locator("#sketch canvas").bounding_box()
+        if box == last:
+            return
+        last = box
+        p.wait_for_timeout(300)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +96,7 @@ def phone(page):
     p.sent = []  # the drawings the page sent, as PNG bytes
     p.on("request", lambda r: p.sent.extend(sent_drawings(r)))
     p.goto(page.app_url, wait_until="load")
-    p.wait_for_selector("#sketch canvas", timeout=30_000)
+    settle(p)
     p.cdp = context.new_cdp_session(p)
     yield p
     context.close()
