@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .atomic import write_atomic
 from .config import EOS, Config
 from .data import fixed_batches, load_mnist
 from .model import NextNum, tokens_text
@@ -189,12 +190,12 @@ def main(argv: list[str] | None = None) -> int:
         res["fitted_temperature"], res["raw"], res["fitted"] = t, report(d, 1.0), report(d, t)
         if args.write:
             cfg.model.temperature = t
-            checkpoint.write_atomic(Path(args.checkpoint) / checkpoint.CONFIG,
+            write_atomic(Path(args.checkpoint) / checkpoint.CONFIG,
                                     (json.dumps(cfg.to_dict(), indent=2) + "\n").encode())
             metrics["calibration"] = {"temperature": t, "fitted_on": where, "command": "python -m nextnum.calibrate "
                                       + " ".join(argv if argv is not None else sys.argv[1:]),
                                       **{f"{k}_ece_{n}": res[n][k]["ece"] for n in ("raw", "fitted") for k in ("digit", "whole")}}
-            checkpoint.write_atomic(Path(args.checkpoint) / checkpoint.METRICS, (json.dumps(metrics, indent=2) + "\n").encode())
+            write_atomic(Path(args.checkpoint) / checkpoint.METRICS, (json.dumps(metrics, indent=2) + "\n").encode())
     if args.plot:
         plot([res["raw"], res.get("stored", res.get("fitted"))], args.plot, f"{Path(args.checkpoint).name}: {where}")
     for name in ("raw", "stored", "fitted"):

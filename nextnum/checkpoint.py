@@ -16,7 +16,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .atomic import write_atomic
+from .atomic import sync_folder
 from .config import Config
 
 if TYPE_CHECKING:
@@ -32,19 +32,6 @@ SHIPPED = Path(__file__).resolve().parent.parent / "checkpoints" / "nextnum"
 
 class CheckpointError(RuntimeError):
     """A checkpoint that is missing, corrupt, truncated or does not match its config."""
-
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _link_or_copy(src: str | Path, dst: str | Path) -> None:
@@ -84,11 +71,11 @@ def write_files(path: Path, files: dict[str, bytes | dict[str, torch.Tensor]]) -
                     shutil.copytree(f, tmp / f.name, copy_function=_link_or_copy)
                 elif f.is_file():
                     _link_or_copy(f, tmp / f.name)
-        _fsync_dir(tmp)
+        sync_folder(tmp)
         if path.exists():
             os.rename(path, old)  # the only window without `path`; load() recovers from it
         os.rename(tmp, path)
-        _fsync_dir(path.parent)
+        sync_folder(path.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -39,8 +39,6 @@ from .resume import Progress, averaged_model, load_resume, save_resume
 log = logging.getLogger(__name__)
 
 
-# Hand-written rather than a torch.optim.lr_scheduler: with train.time_budget_min the decay follows
-# max(step progress, wall-time progress), and torch's schedulers only count steps.
 def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:
     """Linear warm-up, then cosine decay to min_lr_frac * lr over progress in [0, 1]."""
     if step < cfg.warmup:
@@ -153,15 +151,17 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
           dev: torch.device, corr: CorrectionCanvases | None = None) -> str:
     """Train until the steps or the time run out ("finished") or stop is set ("stopped")."""
     tc, hw = cfg.train, (cfg.model.img_h, cfg.model.img_w)
+    for g in opt.param_groups:
+        g["initial_lr"] = tc.lr  # what LambdaLR scales: this run's lr, also when the optimizer was resumed
+    # over the progress fraction, not the step count: with train.time_budget_min the decay follows
+    # max(step progress, wall-time progress)
+    schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda _: lr_at(s.fraction(), s.step, tc) / tc.lr)
     model.train()
     while True:
         want_stop, go_on = agreed(stop is not None and stop.is_set(), s.fraction() < 1.0, world)
         if want_stop or not go_on:
             return "stopped" if want_stop else "finished"
-        p = s.fraction()
-        lr = lr_at(p, s.step, tc)
-        for g in opt.param_groups:
-            g["lr"] = lr
+        p, lr = s.fraction(), schedule.get_last_lr()[0]
         n_corr = round(tc.corrections_share * tc.batch) if corr is not None else 0
         b = render(train_bank, tc.batch - n_corr, cfg.data, hw, gen, max_len=max_len_at(p, cfg))
         if corr is not None:
@@ -177,6 +177,7 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
             avg.update_parameters(model)
         s.step += 1
         s.seen += tc.batch * world
+        schedule.step()  # the next step's lr
         s.record(loss.item(), acc)
         rec = validate() if s.step % tc.eval_every == 0 else None
         if on_progress is not None and rank == 0 and (s.step % 10 == 0 or rec is not None):

@@ -72,3 +72,19 @@ def test_token_labels_name_the_digit_under_each_token_and_10_elsewhere():
 def test_warmup_then_decay_meet_without_a_jump():
     assert lr_at(0.0, TC.warmup - 1, TC) == pytest.approx(lr_at(0.0, TC.warmup, TC))
     assert not math.isnan(lr_at(0.0, 0, TrainConfig(warmup=1)))
+
+
+def test_training_steps_at_the_schedules_lr(tmp_path):
+    """The optimizer's lr at every step is lr_at of that step's progress (torch's LambdaLR applies it)."""
+    from pathlib import Path
+
+    from nextnum.data import load_fixture
+    from nextnum.train import train
+    cfg = Config.load(Path(__file__).resolve().parent.parent / "configs" / "smoke.json")
+    cfg.train.steps, cfg.train.warmup, cfg.train.eval_every = 30, 5, 1000
+    seen = []
+    train(cfg, tmp_path / "run", bank=load_fixture(), resume=False, on_progress=seen.append)
+    assert seen, "no progress reported"
+    for r in seen:  # reported after its step: the lr that step used
+        n = r["step"] - 1
+        assert r["lr"] == pytest.approx(lr_at(n / cfg.train.steps, n, cfg.train)), r["step"]
