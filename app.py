@@ -21,12 +21,14 @@ if __name__ == "__main__":
 import gradio as gr  # noqa: E402
 
 from nextnum.checkpoint import CheckpointError  # noqa: E402
+from nextnum.config import ModelConfig  # noqa: E402
 from nextnum.corrections import Corrections  # noqa: E402
-from nextnum.web import gradio_fixes, sketchpad, views  # noqa: E402
+from nextnum.web import gradio_fixes, page, sketchpad, views  # noqa: E402
 from nextnum.web.checkpoints import Checkpoints  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
 from nextnum.web.settings import Settings  # noqa: E402
-from nextnum.web.training import TrainingSlot, training_configs  # noqa: E402
+from nextnum.web.training import TrainingSlot, curve_plot, training_configs  # noqa: E402
+from nextnum.web.webcam import GUIDE_ROI  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent
 EXAMPLES = sorted(str(p) for p in (ROOT / "examples").glob("*.png"))
@@ -37,44 +39,57 @@ HEAVY_EVERY = 4  # webcam: attention maps and the per-digit gallery on every 4th
 STREAM_EVERY = 0.05
 QUIET = dict(trigger_mode="always_last", show_progress="hidden")
 TABLE = ["digits", "canvases", "sequence accuracy"]
+MAX_DIGITS = ModelConfig().max_digits  # the most a reading has: one map each
 
 gradio_fixes.install()
 
 
 def header(ckpts: Checkpoints, live0: str | None) -> SimpleNamespace:
-    gr.Markdown("# NextNum\nReads handwritten numbers of 1–5 digits with a tiny Vision Transformer, "
-                "and shows where it looked for each digit.")
-    with gr.Row():
-        ckpt = gr.Dropdown(ckpts.names(), value=live0, label="Model (checkpoints/)", elem_id="ckpt", scale=4,
-                           allow_custom_value=True)  # names are checked by ckpts.resolve, not by the choices
-        refresh = gr.Button("↻ Refresh list", scale=1, size="sm")
+    """The title, one line of what NextNum does, and the model menu, in one row: the reading tabs start
+    high enough that a reading and its maps fit one screen under them. The page's CSS rides along."""
+    with gr.Row(elem_id="top"):
+        gr.HTML(page.TITLE, head=page.head(), elem_id="title", scale=3, min_width=300, padding=False)
+        ckpt = gr.Dropdown(ckpts.names(), value=live0, label="Model (checkpoints/)", elem_id="ckpt", scale=1,
+                           min_width=200, allow_custom_value=True)  # names are checked by ckpts.resolve
+        refresh = gr.Button("↻ Refresh list", size="sm", elem_id="ckpt_refresh", scale=0, min_width=110)
     return SimpleNamespace(ckpt=ckpt, refresh=refresh)
 
 
 def correction_row(prefix: str) -> SimpleNamespace:
     """A field for the right number and a button that saves it with the image just read."""
-    with gr.Row(equal_height=True):
+    with gr.Row(equal_height=True, elem_classes="nn-fix"):
         digits = gr.Textbox(label="Read wrong? The right number", placeholder="e.g. 4072", max_length=5, scale=2,
-                            elem_id=f"{prefix}_fix")
-        save = gr.Button("Save correction", scale=1, elem_id=f"{prefix}_fix_save")
-        note = gr.Markdown(elem_id=f"{prefix}_fix_note")
+                            min_width=150, elem_id=f"{prefix}_fix")
+        save = gr.Button("Save correction", scale=1, min_width=110, size="md", elem_id=f"{prefix}_fix_save")
+    note = gr.Markdown(elem_id=f"{prefix}_fix_note")
     return SimpleNamespace(digits=digits, save=save, note=note)
 
 
-def digit_maps() -> gr.Gallery:
-    """Each digit's map, all five in one row: a numeric height, since with "auto" Gradio keeps a gallery at
-    least 450 px high on wide windows."""
-    return gr.Gallery(label="Where it looked for each digit", columns=5, fit_columns=False, height=260,
-                      format="jpeg", object_fit="contain")
+def digit_maps(prefix: str, columns: int) -> gr.Gallery:
+    """Each digit's map, `columns` to a row; the page's CSS gives each the maps' own width:height
+    (views.DIGITS_BOX) rather than a square. A numeric height: with "auto" Gradio keeps a gallery at least
+    450 px high on wide windows."""
+    rows = -(-MAX_DIGITS // columns)
+    return gr.Gallery(label="Where it looked for each digit", columns=columns, fit_columns=False,
+                      height=page.maps_height(columns, rows), format="jpeg", object_fit="contain",
+                      elem_id=f"{prefix}_maps", elem_classes="nn-maps", allow_preview=False)
 
 
-def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace:
-    """A reading's views (views.reading_views' order) and the encoder selectors, for the Draw and Upload tabs."""
-    with gr.Row():
-        text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=1, interactive=False)
-        html_ = gr.HTML(views.reading_html(None), elem_id=f"{prefix}_reading")
+def reading_panel(prefix: str, columns: int = 3) -> SimpleNamespace:
+    """The reading beside the input: the digits, each one's confidence, each one's map, the correction field.
+    views.reading_views' first three outputs."""
+    with gr.Row(elem_classes="nn-digits"):
+        text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=0, min_width=110, interactive=False)
+        html_ = gr.HTML(views.reading_html(None, empty=views.EMPTY[prefix]), elem_id=f"{prefix}_reading", scale=4,
+                        min_width=200)
+    per = digit_maps(prefix, columns)
     fix = correction_row(prefix)
-    per = digit_maps()
+    return SimpleNamespace(text=text, html=html_, per=per, fix=fix)
+
+
+def more_views(panel: SimpleNamespace, layers: list[str], heads: list[str]) -> SimpleNamespace:
+    """Under the input and its reading: the combined map, the encoder's view with its selectors, the
+    preprocessing stages; with `panel`, every output of views.reading_views in order."""
     with gr.Row():
         comb = gr.Image(label="All digits, one colour each", format="jpeg", height=240)
         with gr.Column():
@@ -88,63 +103,64 @@ def results(prefix: str, layers: list[str], heads: list[str]) -> SimpleNamespace
         # API callers ask for the stage pictures with this parameter; in the page it stays off
         asked = gr.Checkbox(False, label="stages", visible=False)
     shown = gr.State(False)  # the page's stages accordion: True while open
-    return SimpleNamespace(outs=[text, html_, per, comb, enc, stages, info], layer=layer, head=head, fix=fix,
-                           acc=acc, shown=shown, asked=asked)
+    return SimpleNamespace(outs=[panel.text, panel.html, panel.per, comb, enc, stages, info], layer=layer, head=head,
+                           fix=panel.fix, acc=acc, shown=shown, asked=asked)
 
 
-def wire_reading(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace,
-                 api_name: str | bool) -> None:
-    """Read on every change of the image (api_name names that endpoint), and wire_views."""
-    image.change(ev.read, [image, live, out.layer, out.head, out.shown, out.asked], out.outs, api_name=api_name,
-                 **QUIET)
-    wire_views(ev, image, live, out)
-
-
-def wire_views(ev: Handlers, image: gr.components.Component, live: gr.State, out: SimpleNamespace) -> None:
-    """Redraw the image's reading on the selectors; the stage pictures are drawn only while their accordion
-    is open."""
-    for sel in (out.layer, out.head):
-        sel.change(ev.read, [image, live, out.layer, out.head, out.shown], out.outs, api_name=False, **QUIET)
+def wire_stages(ev: Handlers, image: gr.components.Component, out: SimpleNamespace, live: gr.State) -> None:
+    """The stage pictures are drawn only while their accordion is open."""
     out.acc.expand(ev.stages, [image, live], [out.outs[5], out.shown], api_name=False, show_progress="hidden")
     out.acc.collapse(lambda: False, None, out.shown, api_name=False, queue=False)
 
 
 def draw_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) -> SimpleNamespace:
+    """The pad and its examples on the left, the reading and each digit's map on the right (stacked on a
+    phone); the other views under both."""
     with gr.Tab("Draw", id="draw"):
-        pad = sketchpad.sketchpad("sketch")
-        read_btn = gr.Button("Read", variant="primary", elem_id="read")
-        out = results("draw", layers, heads)
-        example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")  # shown on the pad
-        gr.Examples(EXAMPLES, inputs=example, label="Examples: MNIST test digits drawn large",
-                    cache_examples=False, elem_id="sketch_examples")
-        image = gr.State(None, time_to_live=600)  # the drawing last read: for the selectors, stages, a correction
+        with gr.Row(elem_classes="nn-main"):
+            with gr.Column(scale=5, min_width=320, elem_classes="nn-input"):
+                pad = sketchpad.sketchpad("sketch", retry_id="read")
+                read_btn = gr.Button("Read again", size="sm", elem_id="read")
+                example = gr.Image(type="filepath", visible="hidden", elem_id="sketch_example")  # shown on the pad
+                gr.Examples(EXAMPLES, inputs=example, label="Examples: MNIST test digits drawn large",
+                            cache_examples=False, elem_id="sketch_examples", examples_per_page=len(EXAMPLES))
+            with gr.Column(scale=4, min_width=300):
+                panel = reading_panel("draw")
+        out = more_views(panel, layers, heads)
+        image = gr.State(None, time_to_live=600)  # the drawing last read: for the stages and a correction
     reading = [pad, live, out.layer, out.head, out.shown, out.asked]
     # each stroke, Undo and Clear; API clients send the same data URL to /read_sketch
     pad.change(ev.read_pad, reading, out.outs + [image], api_name="read_sketch", **QUIET)
     read_btn.click(ev.read_pad, reading, out.outs + [image], api_name=False, **QUIET)
     example.change(None, example, None, js=sketchpad.show_example_js("sketch"), api_name=False, queue=False)
-    wire_views(ev, image, live, out)
+    for sel in (out.layer, out.head):  # read from the pad, so that a blank pad shows the Draw tab's own message
+        sel.change(ev.read_pad, reading[:-1], out.outs + [image], api_name=False, **QUIET)
+    wire_stages(ev, image, out, live)
     out.fix.save.click(ev.correct, [image, out.fix.digits], out.fix.note, api_name=False)
     return out
 
 
 def webcam_tab(ev: Handlers, live: gr.State, settings: Settings) -> SimpleNamespace:
     with gr.Tab("Webcam", id="webcam"):
-        gr.Markdown("Hold a number written in thick dark ink inside the orange box. Frames are read "
-                    f"as they come (up to {1 / STREAM_EVERY:.0f} a second); the attention maps refresh every "
-                    f"{HEAVY_EVERY} frames.")
+        gr.Markdown(f"**Click to Access Webcam, then Record** (●) under the picture: it reads for up to "
+                    f"{settings.stream_seconds:.0f} s, then stops; Record again for more. Hold a number written in thick dark "
+                    f"ink inside the orange box. Frames are read as they come (up to {1 / STREAM_EVERY:.0f} a "
+                    f"second); the attention maps refresh every {HEAVY_EVERY} frames.", elem_id="cam_help")
         with gr.Row():
             cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="cam",
                            webcam_options=gr.WebcamOptions(mirror=False, constraints={
                                "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
             view = gr.Image(label="Reading", format="jpeg", elem_id="cam_view")
+        # the guide box over the live preview, and the stream stopped in the page at its limit (page.js)
+        gr.HTML("", js_on_load=page.webcam_js(GUIDE_ROI, settings.stream_seconds), elem_id="cam_guide", padding=False,
+                apply_default_css=False)
         with gr.Row():
             text = gr.Textbox(label="Digits", elem_id="cam_digits", interactive=False, scale=1)
             html_ = gr.HTML(elem_id="cam_reading")
             smooth = gr.Checkbox(True, label="Smooth over the last 5 frames", scale=1)
         stats = gr.Markdown(elem_id="cam_stats")
         fix = correction_row("cam")
-        per = digit_maps()
+        per = digit_maps("cam", MAX_DIGITS)
         state = gr.State(None, time_to_live=600)
         api_read = gr.Button(visible=False)  # inside the tab: anything else beside the tabs splits their bar
     inputs, outs = [cam, state, live, smooth], [view, text, html_, stats, per, state]
@@ -158,10 +174,18 @@ def webcam_tab(ev: Handlers, live: gr.State, settings: Settings) -> SimpleNamesp
 
 def upload_tab(ev: Handlers, live: gr.State, layers: list[str], heads: list[str]) -> SimpleNamespace:
     with gr.Tab("Upload", id="upload"):
-        upload = gr.File(label="An image file (PNG, JPEG, …)", file_types=["image"], type="filepath",
-                         elem_id="upload")
-        out = results("upload", layers, heads)
-    wire_reading(ev, upload, live, out, api_name="predict")
+        with gr.Row(elem_classes="nn-main"):
+            with gr.Column(scale=5, min_width=320, elem_classes="nn-input"):
+                upload = gr.File(label="An image file (PNG, JPEG, …)", file_types=["image"], type="filepath",
+                                 elem_id="upload")
+            with gr.Column(scale=4, min_width=300):
+                panel = reading_panel("upload")
+        out = more_views(panel, layers, heads)
+    upload.change(ev.read, [upload, live, out.layer, out.head, out.shown, out.asked], out.outs, api_name="predict",
+                  **QUIET)
+    for sel in (out.layer, out.head):
+        sel.change(ev.read, [upload, live, out.layer, out.head, out.shown], out.outs, api_name=False, **QUIET)
+    wire_stages(ev, upload, out, live)
     out.fix.save.click(ev.correct, [upload, out.fix.digits], out.fix.note, api_name="correct")  # (image file, digits)
     return out
 
@@ -186,10 +210,12 @@ def train_tab(ev: Handlers, ckpts: Checkpoints, data_note: str, live: gr.State) 
             stop = gr.Button("Stop", variant="stop", elem_id="train_stop")
         status = gr.Markdown("Not started.", elem_id="train_status")
         with gr.Row():
-            loss_plot = gr.LinePlot(x="step", y="value", color="metric", label="Training loss", height=300)
-            acc_plot = gr.LinePlot(x="step", y="value", color="metric", label="Accuracy", height=300, y_lim=[0, 1])
-        samples = gr.Gallery(label="Sample predictions on fresh canvases", columns=6, height=180, format="png",
-                             object_fit="contain")
+            loss_plot = gr.LinePlot(x="step", y="value", color="metric", height=300, x_title="step", y_title="loss",
+                                    **curve_plot("loss"))
+            acc_plot = gr.LinePlot(x="step", y="value", color="metric", height=300, y_lim=[0, 1], x_title="step",
+                                   y_title="accuracy", **curve_plot("token_acc", "val_seq_acc"))
+        samples = gr.Gallery(label="Sample predictions on fresh canvases", columns=3, height=240, format="png",
+                             object_fit="contain", elem_classes="nn-samples", allow_preview=False)
         table = gr.Dataframe(headers=TABLE, label="Evaluation by length")
         token = gr.State(None)
         corr = corrections_panel(ev, live)
@@ -257,7 +283,7 @@ def build(ckpts: Checkpoints, slot: TrainingSlot, data_note: str, corrections: C
         top.refresh.click(ev.names, None, top.ckpt, api_name="list_checkpoints")
         tr.start.click(ev.train, [tr.config, *tr.knobs, tr.run_name, tr.start_from, tr.corr.use],
                        tr.outs + [top.ckpt, tr.token, tr.start_from], api_name="train", concurrency_limit=2,
-                       concurrency_id="train", show_progress_on=[tr.outs[0]])
+                       concurrency_id="train", show_progress="hidden")  # the status line says step and ETA
         demo.load(ev.names, None, top.ckpt, api_name=False)
         demo.load(ev.start_choices, None, tr.start_from, api_name=False)
         demo.load(ev.card, live, card, api_name=False)

@@ -81,7 +81,7 @@ def count_cam(page) -> int:
 def webcam_phase(page, reqs: P.Requests, url: str, seconds: float, warmup: float = 3.0) -> dict[str, Any]:
     """Stream the fake camera for warmup + seconds; readings shown per second over the last `seconds`."""
     page.get_by_role("tab", name="Webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
+    page.get_by_role("button", name="Click to Access Webcam").click()
     record = page.get_by_role("button", name="capture photo").first
     record.wait_for(timeout=30_000)
     record.click()

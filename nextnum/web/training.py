@@ -57,10 +57,25 @@ def progress_line(p: dict[str, Any]) -> str:
             f"ETA {duration(p['eta_s'])}")
 
 
+# the curves' names in the Train tab's legends, by progress key
+CURVE_NAMES = {"loss": "loss", "token_acc": "train accuracy per digit", "val_seq_acc": "validation accuracy per number"}
+CURVE_COLOURS = {"loss": "blue", "token_acc": "blue", "val_seq_acc": "orange"}
+
+
+def curve_plot(*keys: str) -> dict[str, Any]:
+    """A Train-tab LinePlot's label and colours for the curves `keys` (progress keys): each curve named in the
+    label, in the colour it is drawn in. Not a legend: Gradio 6.31's plot legend shows its title but none of
+    its entries."""
+    return dict(label=" · ".join(f"{CURVE_NAMES[k]} in {CURVE_COLOURS[k]}" for k in keys),
+                color_map={CURVE_NAMES[k]: CURVE_COLOURS[k] for k in keys}, colors_in_legend=[])
+
+
 def curves(rows: list[dict[str, Any]], keys: tuple[str, ...] = ("loss", "token_acc", "val_seq_acc")) -> pd.DataFrame:
-    """Long-form DataFrame (step, value, metric) of the given progress keys, for a gr.LinePlot."""
+    """Long-form DataFrame (step, value, metric) of the given progress keys, for a gr.LinePlot; metric is
+    the curve's name as the legend shows it (CURVE_NAMES)."""
     import pandas as pd
-    recs = [{"step": r["step"], "value": r[k], "metric": k} for r in rows for k in keys if r.get(k) is not None]
+    recs = [{"step": r["step"], "value": r[k], "metric": CURVE_NAMES.get(k, k)}
+            for r in rows for k in keys if r.get(k) is not None]
     return pd.DataFrame(recs, columns=["step", "value", "metric"])
 
 

@@ -11,6 +11,7 @@ from tqdm import tqdm
 from ..attention import DIGIT_COLOURS, Frame
 from ..config import Config
 from ..inputs import roi_box
+from ..predictor import LIMIT_NOTE
 
 # Pictures are drawn at the size the page shows them (width, height in CSS pixels): each one is drawn,
 # encoded, sent and decoded per reading, so every pixel more costs on every reading.
@@ -18,27 +19,63 @@ DISPLAY_SIDE = 640  # the webcam's annotated frame (longer side)
 DIGITS_BOX = (640, 240)  # per-digit overlays and the combined map (its view is 240 high)
 ENCODER_BOX = (640, 170)  # the encoder view (170 high)
 STAGE_BOX = (320, 200)  # each preprocessing stage (a gallery 200 high)
+# what a reading card says before anything was read: the Draw tab's blank pad (empty_views), and an upload
+# (read() of no file: the Upload tab and /predict)
+EMPTY = {"draw": "Draw a number to read it.",
+         "upload": "Upload a picture of a number (a photo, a scan or a drawing) to read it."}
+CONFIDENCE_HINT = "each digit's confidence and that the number ends there, multiplied"
 
 
-def reading_html(pred, note: str = "") -> str:
-    """The digits big, each with its confidence bar and the next likeliest alternatives."""
+def may_be_cut_short(pred) -> bool:
+    """Whether a reading of the most digits the model reads may be the start of a longer number: the ink
+    falls into more runs of columns than digits were read, or (with attention maps) continues past the last
+    digit's attention by more than 0.75 of the digits' spacing. On printed strips with the shipped model,
+    5-digit numbers left 0.4-0.6 spacings past the last digit; 6-7-digit ones 0.6-0.9, or more runs: the
+    check misses some longer numbers rather than flag right readings."""
+    n = len(pred.digits)
+    col = pred.canvas.max(0) > 0.5  # (W,) columns with ink
+    runs = int(col[0]) + int(np.sum(col[1:] & ~col[:-1]))
+    inked = np.flatnonzero(col)
+    a = pred.attention
+    if runs > n or a is None or n < 2 or not inked.size:  # without maps (a webcam's light frames): runs alone
+        return runs > n
+    mass = a.cross[:n].mean((1, 2)).sum(-2)  # (n, gw): each digit's attention per token column
+    x = (mass * np.arange(mass.shape[1])).sum(-1) / np.maximum(mass.sum(-1), 1e-9) * a.cfg.cell + a.cfg.field / 2
+    spacing = (x[-1] - x[0]) / (n - 1)  # canvas px between neighbouring digits' centres
+    return spacing <= 0 or (inked[-1] - x[-1]) > 0.75 * spacing
+
+
+def shown_message(pred) -> str:
+    """pred.message as the page shows it: the note that a reading stops at the most digits NextNum reads
+    only where the reading may be cut short (may_be_cut_short)."""
+    note = LIMIT_NOTE.format(n=len(pred.digits))
+    if note not in pred.message or may_be_cut_short(pred):
+        return pred.message
+    return "; ".join(m for m in pred.message.split("; ") if m != note)
+
+
+def reading_html(pred, note: str = "", empty: str = EMPTY["upload"]) -> str:
+    """The digits big, each with its confidence bar and the next likeliest alternatives; with nothing
+    read, pred's message, else `note`, else `empty`."""
     if pred is None or not pred.digits:
-        msg = html.escape(pred.message if pred is not None and pred.message else note or "Draw a number to read it.")
+        msg = html.escape(pred.message if pred is not None and pred.message else note or empty)
         return f"<div class='nn-reading nn-empty' style='font-size:1.2em;color:#666;padding:1em'>{msg}</div>"
     cards = []
     for i, d in enumerate(pred.digits):
         r, g, b = DIGIT_COLOURS[i % len(DIGIT_COLOURS)]
         alts = ", ".join(f"{a} {p:.0%}" for a, p in d.top3[1:] if p >= 0.005) or "none"
         cards.append(
-            f"<div style='display:inline-block;text-align:center;margin:0 .4em;min-width:3.2em'>"
-            f"<div style='font-size:4.2em;font-weight:700;line-height:1.05;color:rgb({r},{g},{b})'>{d.digit}</div>"
+            f"<div style='display:inline-block;text-align:center;margin:0 .25em;min-width:2.8em'>"
+            f"<div style='font-size:3.4em;font-weight:700;line-height:1.05;color:rgb({r},{g},{b})'>{d.digit}</div>"
             f"<div style='height:.45em;background:#ddd;border-radius:3px'><div style='height:100%;width:{d.prob:.0%};"
             f"background:rgb({r},{g},{b});border-radius:3px'></div></div>"
             f"<div style='font-size:.95em'>{d.prob:.0%}</div>"
             f"<div style='font-size:.8em;color:#666'>or {alts}</div></div>")
-    extra = f"<div style='color:#a60'>{html.escape(pred.message)}</div>" if pred.message else ""
+    msg = shown_message(pred)
+    extra = f"<div style='color:#a60'>{html.escape(msg)}</div>" if msg else ""
     return (f"<div class='nn-reading'>{''.join(cards)}<div style='margin-top:.4em'>whole reading "
-            f"<b>{pred.confidence:.0%}</b> sure{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
+            f"<b>{pred.confidence:.0%}</b> sure <span style='font-size:.85em;color:#666'>({CONFIDENCE_HINT})</span>"
+            f"{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
 
 
 def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | None:
@@ -123,7 +160,7 @@ def reading_views(pred, checkpoint_name: str | None, layer: str | None, head: st
 
 def empty_views() -> tuple:
     """reading_views for a cleared sketchpad."""
-    return "", reading_html(None), [], None, None, [], {}
+    return "", reading_html(None, empty=EMPTY["draw"]), [], None, None, [], {}
 
 
 # ---------------------------------------------------------------- model card

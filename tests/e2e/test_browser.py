@@ -1,5 +1,6 @@
-"""End to end in headless Chromium: draw a number with the mouse, show the fake camera a video of
-digits, and screenshot every tab. Screenshots go to $NEXTNUM_SCREENSHOTS, else the test's tmp folder.
+"""End to end in headless Chromium: draw a number with the mouse, with touch and with a pen; a reading and
+its maps in view on a laptop's screen and a phone's; show the fake camera a video of digits; screenshot
+every tab. Screenshots go to $NEXTNUM_SCREENSHOTS, else the test's tmp folder.
 
 Needs Debian's chromium at /usr/bin/chromium and the playwright package (no `playwright install`)."""
 from __future__ import annotations
@@ -23,7 +24,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from appserver import ROOT, AppServer, make_checkpoints, shipped_available  # noqa: E402
 
 VIDEO_NUMBER = "385"
-EXAMPLE_NINE = sorted(p.name for p in (ROOT / "examples").glob("*.png")).index("9.png")  # app.py's order
+EXAMPLE_NAMES = sorted(p.name for p in (ROOT / "examples").glob("*.png"))  # app.py's order
+EXAMPLE_NINE, EXAMPLE_FIVE_DIGITS = EXAMPLE_NAMES.index("9.png"), EXAMPLE_NAMES.index("61854.png")
+STREAM_SECONDS = 15  # the app's webcam limit here (NEXTNUM_STREAM_SECONDS): long enough to read, short to wait
+LAPTOPS = [(1280, 800), (1440, 900)]
+PHONE = {"width": 412, "height": 915}
 
 
 def write_y4m(path: Path, gray: np.ndarray, frames: int = 20, fps: int = 10) -> None:
@@ -50,7 +55,8 @@ def page(tmp_path_factory):
     frame = np.full((480, 640), 225, np.uint8)  # paper held inside the guide box
     frame[170:310, 100:540] = cv2.resize(cv2.imread(str(ROOT / "examples" / f"{VIDEO_NUMBER}.png"), 0), (440, 140))
     write_y4m(tmp / "digits.y4m", frame)
-    app = AppServer(tmp / "checkpoints", start_with, tmp / "app.log")
+    app = AppServer(tmp / "checkpoints", start_with, tmp / "app.log",
+                    env={"NEXTNUM_STREAM_SECONDS": str(STREAM_SECONDS)})
     try:
         with sync_api.sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=[
@@ -59,11 +65,56 @@ def page(tmp_path_factory):
                 "--use-fake-device-for-media-stream", f"--use-file-for-fake-video-capture={tmp / 'digits.y4m'}"])
             p = browser.new_page(viewport={"width": 1280, "height": 1000})
             p.goto(app.url, wait_until="load")  # not networkidle: the app keeps connections open
-            p.wait_for_selector("#sketch canvas", timeout=30_000)
+            settle(p)
+            p.app_url = app.url
             yield p
             browser.close()
     finally:
         app.close()
+
+
+def settle(p) -> None:
+    """Wait for the pad, the page's own CSS (it comes with the header, after the page is shown) and a pad
+    that has stopped moving: a stroke aimed at it before then lands beside it and selects text."""
+    p.wait_for_selector("#sketch canvas", timeout=30_000)
+    p.wait_for_function("[...document.querySelectorAll('style')].some(s => s.textContent.includes('.nn-maps'))",
+                        timeout=30_000)
+    last, deadline = None, time.monotonic() + 10
+    while time.monotonic() < deadline:
+        box = p.locator("#sketch canvas").bounding_box()
+        if box == last:
+            return
+        last = box
+        p.wait_for_timeout(300)
+
+
+@pytest.fixture(scope="module")
+def phone(page):
+    """The same app on a phone: 412 x 915 CSS px, devicePixelRatio 2, touch; with a CDP session for touches."""
+    context = page.context.browser.new_context(viewport=PHONE, device_scale_factor=2, has_touch=True, is_mobile=True)
+    p = context.new_page()
+    p.sent = []  # the drawings the page sent, as PNG bytes
+    p.on("request", lambda r: p.sent.extend(sent_drawings(r)))
+    p.goto(page.app_url, wait_until="load")
+    settle(p)
+    p.cdp = context.new_cdp_session(p)
+    yield p
+    context.close()
+
+
+def sent_drawings(request) -> list[bytes]:
+    """The PNGs of the drawings a request to the queue carries."""
+    if "/queue/join" not in request.url or not request.post_data:
+        return []
+    import base64
+    import re
+    return [base64.b64decode(m) for m in re.findall(r"data:image/png;base64,([A-Za-z0-9+/=]+)", request.post_data)]
+
+
+def png_size(data: bytes) -> tuple[int, int]:
+    """(width, height) from a PNG's header."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
 
 
 def settled_value(page, selector: str, timeout: float = 60, quiet: float = 4.0, want: str | None = None) -> str:
@@ -84,7 +135,6 @@ def settled_value(page, selector: str, timeout: float = 60, quiet: float = 4.0, 
 
 def stroke(page, *pts) -> None:
     """One mouse stroke on the sketchpad, points as fractions of its canvas."""
-    page.locator("#sketch canvas").first.scroll_into_view_if_needed()  # an example's click scrolls it away
     box = page.locator("#sketch canvas").first.bounding_box()
     page.mouse.move(box["x"] + pts[0][0] * box["width"], box["y"] + pts[0][1] * box["height"])
     page.mouse.down()
@@ -179,27 +229,50 @@ def test_an_example_shows_on_the_pad_and_strokes_add_to_it(page):
     clear(page)
 
 
-def test_webcam_stream_reads_the_fake_camera(page, shots):
+def test_webcam_streams_with_one_click_shows_its_guide_and_stops_at_its_limit(page, shots):
+    """After the camera is allowed, one press of Record reads; the page says so in one line; the guide box
+    is drawn on the live preview where the person aims; the page stops sending frames at the stated limit."""
+    frames = []
+    page.on("request", lambda r: frames.append(time.monotonic()) if "/stream/" in r.url else None)
     page.get_by_role("tab", name="Webcam").click()
-    page.get_by_text("Click to Access Webcam").click()
+    assert "then Record" in page.locator("#cam_help").inner_text()
+    page.get_by_role("button", name="Click to Access Webcam").click()
     record = page.get_by_role("button", name="capture photo").first
     record.wait_for(timeout=15_000)
     record.click()
+    started = time.monotonic()
     try:
         want = VIDEO_NUMBER if shipped_available() else None
-        deadline, text = time.monotonic() + 25, ""
-        while time.monotonic() < deadline:
+        deadline, text = started + STREAM_SECONDS + 10, ""  # a worker may take a while to be free
+        while time.monotonic() < deadline and (not frames or time.monotonic() < min(frames) + STREAM_SECONDS - 1):
             text = page.locator("#cam_digits textarea").input_value()
             if text and (want is None or text == want):
                 break
-            time.sleep(0.25)
-        assert text.isdigit(), "the stream read nothing"
+            page.wait_for_timeout(250)
+        if not text.isdigit():
+            page.screenshot(path=str(shots / "webcam-nothing-read.png"), full_page=True)
+        assert text.isdigit(), f"the stream read nothing ({len(frames)} frames sent)"
         if want:
             assert text == want
         assert "frames/s" in page.locator("#cam_stats").inner_text()
+        video, guide = page.locator("#cam video").first.bounding_box(), page.locator("#cam .nn-guide").bounding_box()
+        assert guide is not None, "no guide box on the live preview"
+        from nextnum.web.webcam import GUIDE_ROI
+        x0, y0, x1, y1 = GUIDE_ROI  # the fake camera's 640 x 480 fills the preview's width
+        assert abs(guide["x"] - (video["x"] + x0 * video["width"])) < 4
+        assert abs(guide["width"] - (x1 - x0) * video["width"]) < 4
+        assert abs(guide["height"] / guide["width"] - (y1 - y0) * 480 / ((x1 - x0) * 640)) < 0.05
         page.screenshot(path=str(shots / "webcam.png"), full_page=True)
+        # (not time.sleep: Playwright reports requests, timed here, only inside its own calls)
+        assert frames, "no frames were sent"
+        first = min(frames)  # the stream starts once a worker takes it (the button says "Waiting" until then)
+        page.wait_for_timeout(1000 * max(0.0, first + STREAM_SECONDS + 3 - time.monotonic()))
+        late = [t - first for t in frames if t > first + STREAM_SECONDS + 0.5]
+        assert not late, f"frames sent {late[0]:.1f} s after the first, past the {STREAM_SECONDS} s limit"
+        assert "stop" not in record.inner_text().lower(), "the stream still shows Stop after its limit"
     finally:
-        record.click()  # stop streaming
+        if "stop" in record.inner_text().lower():
+            record.click()
 
 
 def test_every_tab_shows_its_own_controls(page, shots):
@@ -213,3 +286,163 @@ def test_every_tab_shows_its_own_controls(page, shots):
         from nextnum.checkpoint import SHIPPED
         params = json.loads((SHIPPED / "metrics.json").read_text())["parameters"]
         assert page.get_by_text(f"{params:,}").first.is_visible(), "the Model tab does not show the model's size"
+
+
+def out_of_view(page, selector: str) -> list[str]:
+    """The elements matching `selector` that are not wholly inside the viewport (none matching is one)."""
+    vw, vh = page.viewport_size["width"], page.viewport_size["height"]
+    boxes = [el.bounding_box() for el in page.locator(selector).all()]
+    if not boxes:
+        return [f"{selector}: nothing shown"]
+    return [f"{selector} #{i}: {b}" for i, b in enumerate(boxes)
+            if b is None or b["x"] < 0 or b["y"] < 0 or b["x"] + b["width"] > vw + 0.5 or b["y"] + b["height"] > vh + 0.5]
+
+
+def wait_maps(page, n: int, prefix: str = "draw", timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while page.locator(f"#{prefix}_maps .thumbnail-item").count() != n and time.monotonic() < deadline:
+        time.sleep(0.25)
+    return page.locator(f"#{prefix}_maps .thumbnail-item").count()
+
+
+@pytest.mark.parametrize("size", LAPTOPS, ids=[f"{w}x{h}" for w, h in LAPTOPS])
+def test_a_reading_and_every_map_are_in_view_beside_the_pad(page, shots, size):
+    """On a laptop's screen, the digits and each digit's map show beside the pad without scrolling, for a
+    number drawn and for a 5-digit example; clicking the example leaves the page, and the pad, where they were."""
+    page.set_viewport_size({"width": size[0], "height": size[1]})
+    try:
+        page.get_by_role("tab", name="Draw").click()
+        page.evaluate("window.scrollTo(0, 0)")
+        clear(page)
+        draw_17(page)
+        check_17(settled_value(page, "#draw_digits textarea", want=want_17()))
+        assert wait_maps(page, len(page.locator("#draw_digits textarea").input_value())) >= 1
+        assert page.evaluate("window.scrollY") == 0, "drawing scrolled the page"
+        hidden = out_of_view(page, "#sketch canvas") + out_of_view(page, "#draw_digits") + \
+            out_of_view(page, "#draw_reading") + out_of_view(page, "#draw_maps .thumbnail-item")
+        assert not hidden, f"out of view at {size} after drawing: {hidden}"
+        page.locator("#sketch_examples img").nth(EXAMPLE_FIVE_DIGITS).click()
+        want = "61854" if shipped_available() else None
+        text = settled_value(page, "#draw_digits textarea", want=want)
+        assert wait_maps(page, len(text)) == len(text) and (want is None or text == want)
+        time.sleep(1)  # any scroll the click set off has happened by now
+        page.screenshot(path=str(shots / f"draw-{size[0]}x{size[1]}.png"))
+        assert page.evaluate("window.scrollY") == 0, "clicking an example scrolled the page"
+        hidden = out_of_view(page, "#sketch canvas") + out_of_view(page, "#draw_reading") + \
+            out_of_view(page, "#draw_maps .thumbnail-item")
+        assert not hidden, f"out of view at {size} after an example: {hidden}"
+    finally:
+        page.set_viewport_size({"width": 1280, "height": 1000})
+        clear(page)
+
+
+def touch_stroke(phone, *strokes) -> None:
+    """Fingers on the pad through CDP touch events: each stroke a list of points (fractions of the canvas),
+    all moving at once; the first finger down is the primary one."""
+    box = phone.locator("#sketch canvas").first.bounding_box()
+    at = lambda i, x, y: {"x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"], "id": i}
+    active = []
+    for i, s in enumerate(strokes):
+        active.append(at(i, *s[0]))
+        phone.cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": list(active)})
+    for k in range(1, max(len(s) for s in strokes)):
+        pts = [at(i, *s[min(k, len(s) - 1)]) for i, s in enumerate(strokes)]
+        phone.cdp.send("Input.dispatchTouchEvent", {"type": "touchMove", "touchPoints": pts})
+    phone.cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+
+
+def line(x0, y0, x1, y1, n=8):
+    return [(x0 + (x1 - x0) * t / n, y0 + (y1 - y0) * t / n) for t in range(n + 1)]
+
+
+def ink_columns(phone) -> np.ndarray:
+    """Fraction of each tenth of the pad's width (as the page shows it) that is inked."""
+    cols = phone.evaluate("""() => { const c = document.querySelector('#sketch canvas'), g = c.getContext('2d');
+      const d = g.getImageData(0, 0, c.width, c.height).data, out = new Array(10).fill(0);
+      for (let y = 0; y < c.height; y += 2) for (let x = 0; x < c.width; x += 2)
+        if (d[4 * (y * c.width + x)] < 128) out[Math.min(9, Math.floor(10 * x / c.width))]++;
+      return out; }""")
+    return np.array(cols) / max(1, sum(cols))
+
+
+def clear_phone(phone) -> None:
+    phone.locator("#sketch .nn-clear").click()
+    deadline = time.monotonic() + 30
+    while phone.locator("#draw_digits textarea").input_value() and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
+def test_on_a_phone_touch_draws_on_a_sharp_pad_as_wide_as_the_page(phone, shots):
+    """412 x 915 at devicePixelRatio 2: the pad fills the width with a pixel per screen pixel, every tab is in
+    the bar, a number drawn with a finger is read from a 900 x 300 drawing, and its maps show within one scroll."""
+    width = phone.evaluate("document.querySelector('#sketch canvas').clientWidth")
+    assert width >= PHONE["width"] - 24, f"the pad is {width} CSS px wide on a {PHONE['width']} px screen"
+    assert phone.evaluate("document.querySelector('#sketch canvas').width") == round(2 * width), "a blurred pad"
+    assert all(phone.get_by_role("tab", name=t).is_visible() for t in ("Draw", "Webcam", "Upload", "Train", "Model"))
+    phone.sent.clear()
+    touch_stroke(phone, line(0.25, 0.2, 0.25, 0.8))  # 1
+    touch_stroke(phone, [(0.40, 0.22), (0.52, 0.22)] + line(0.52, 0.22, 0.44, 0.8)[1:])  # 7
+    touch_stroke(phone, line(0.70, 0.2, 0.70, 0.8))  # 1
+    text = settled_value(phone, "#draw_digits textarea", want="171" if shipped_available() else None)
+    assert text.isdigit(), "nothing was read from a drawing made with touch"
+    if shipped_available():
+        assert text == "171"
+    assert phone.sent and {png_size(d) for d in phone.sent} == {(900, 300)}
+    assert wait_maps(phone, len(text)) == len(text)
+    boxes = [el.bounding_box() for el in phone.locator("#draw_maps .thumbnail-item").all()]
+    top = min(b["y"] for b in boxes) + phone.evaluate("window.scrollY")
+    bottom = max(b["y"] + b["height"] for b in boxes) + phone.evaluate("window.scrollY")
+    assert bottom - top <= PHONE["height"] and bottom <= 2 * PHONE["height"], (top, bottom)
+    phone.evaluate("window.scrollTo(0, 0)")
+    phone.screenshot(path=str(shots / "phone.png"), full_page=True,  # from the top to the maps' end
+                     clip={"x": 0, "y": 0, "width": PHONE["width"], "height": bottom + 12})
+    clear_phone(phone)
+
+
+def test_only_the_primary_pointer_draws_and_a_pen_draws(phone):
+    """A second finger (or a palm) down while one draws neither draws nor takes the stroke over; a pen draws."""
+    clear_phone(phone)
+    touch_stroke(phone, line(0.25, 0.2, 0.25, 0.8), line(0.75, 0.1, 0.85, 0.9))  # second finger on the right
+    ink = ink_columns(phone)
+    assert ink[2] > 0.5 and ink[7:].sum() == 0, f"ink by tenth of the width: {ink.round(2)}"
+    clear_phone(phone)
+    box = phone.locator("#sketch canvas").first.bounding_box()
+    phone.evaluate("""() => { window.__kinds = [];
+      document.querySelector('#sketch canvas').addEventListener('pointerdown', e => __kinds.push(e.pointerType)); }""")
+    for kind, (x, y) in [("mousePressed", (0.65, 0.2))] + [("mouseMoved", p) for p in line(0.65, 0.2, 0.65, 0.8)[1:]] \
+            + [("mouseReleased", (0.65, 0.8))]:
+        phone.cdp.send("Input.dispatchMouseEvent", {"type": kind, "pointerType": "pen", "button": "left",
+                                                    "buttons": 0 if kind == "mouseReleased" else 1, "clickCount": 1,
+                                                    "x": box["x"] + x * box["width"], "y": box["y"] + y * box["height"]})
+    assert phone.evaluate("window.__kinds") == ["pen"]
+    assert ink_columns(phone)[6] > 0.5, "the pen did not draw"
+    assert settled_value(phone, "#draw_digits textarea", want="1" if shipped_available() else None).isdigit()
+    clear_phone(phone)
+
+
+def test_a_busy_server_keeps_the_drawing_and_reads_it_once_it_can(phone):
+    """The queue is full (the server answers 503, as Gradio does at its max_size) for the first two sends of
+    a drawing: the pad says so, keeps the drawing and sends it again until it is read."""
+    clear_phone(phone)
+    refused = []
+
+    def full(route):
+        if sent_drawings(route.request) and len(refused) < 2:
+            refused.append(time.monotonic())
+            return route.fulfill(status=503, content_type="application/json",
+                                 body='{"detail": "Queue is full. Max size is 20 and size is 20."}')
+        return route.continue_()
+    phone.route("**/queue/join*", full)
+    try:
+        touch_stroke(phone, line(0.5, 0.2, 0.5, 0.8))
+        deadline = time.monotonic() + 10
+        while not refused and time.monotonic() < deadline:
+            phone.wait_for_timeout(100)  # (not time.sleep: Playwright runs the route only inside its own calls)
+        assert refused, "the drawing was never sent"
+        assert phone.locator("#sketch .nn-label").inner_text() == "busy, drawing kept — reading again"
+        text = settled_value(phone, "#draw_digits textarea", timeout=30, want="1" if shipped_available() else None)
+        assert len(refused) == 2 and text.isdigit(), "the drawing was not read once the queue took it"
+        assert phone.locator("#sketch .nn-label").inner_text() != "busy, drawing kept — reading again"
+    finally:
+        phone.unroute("**/queue/join*")
+        clear_phone(phone)
