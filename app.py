@@ -24,10 +24,10 @@ from nextnum.checkpoint import CheckpointError  # noqa: E402
 from nextnum.config import ModelConfig  # noqa: E402
 from nextnum.corrections import Corrections  # noqa: E402
 from nextnum.web import gradio_fixes, page, sketchpad, views  # noqa: E402
-from nextnum.web.checkpoints import Checkpoints  # noqa: E402
+from nextnum.web.models import Checkpoints  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
 from nextnum.web.settings import Settings  # noqa: E402
-from nextnum.web.training import TrainingSlot, curve_plot, training_configs  # noqa: E402
+from nextnum.web.train_runs import TrainingSlot, curve_plot, training_configs  # noqa: E402
 from nextnum.web.webcam import GUIDE_ROI  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent

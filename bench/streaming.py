@@ -80,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.disable(logging.INFO)
 
     import app
-    from nextnum.web.checkpoints import Checkpoints
-    from nextnum.web.training import TrainingSlot
+    from nextnum.web.models import Checkpoints
+    from nextnum.web.train_runs import TrainingSlot
     ckpt = C.checkpoint_path(args.checkpoint).resolve()
     res: dict[str, Any] = {"bench": "streaming", "machine": C.machine(), "checkpoint": str(ckpt),
                            "threads": args.threads, "frame_size": [640, 480]}

@@ -56,13 +56,13 @@ def normalise_map(m: np.ndarray) -> np.ndarray:
     return m * (1.0 / mx) if mx > 0 else m
 
 
-def on_original(grid_map: np.ndarray, geometry: Geometry, cfg: ModelConfig, frame: Frame | None = None) -> np.ndarray:
+def on_original(grid_map: np.ndarray, geometry: Geometry, cfg: ModelConfig, window: Window | None = None) -> np.ndarray:
     """(gh, gw) token map -> (H0, W0) map over the original image, normalised to max 1 (zero outside
-    the part of the image the canvas covers); or over `frame`, a part of the original at the size shown."""
-    if frame is None:
+    the part of the image the canvas covers); or over `window`, a part of the original at the size shown."""
+    if window is None:
         m = geometry.warp_to_original(grid_to_canvas(grid_map, cfg))
     else:
-        m = geometry.warp_to_original(grid_to_canvas(grid_map, cfg), frame.rect, frame.size)
+        m = geometry.warp_to_original(grid_to_canvas(grid_map, cfg), window.rect, window.size)
     mx = float(m.max()) if m.size else 0.0
     if mx > 0:
         m *= 1.0 / mx
@@ -70,14 +70,14 @@ def on_original(grid_map: np.ndarray, geometry: Geometry, cfg: ModelConfig, fram
 
 
 @dataclass(frozen=True)
-class Frame:
+class Window:
     """A part `rect` (x0, y0, x1, y1, in pixels) of an original image, as a picture of `size` (w, h): maps
     and overlays are drawn straight at the size a page shows them."""
     rect: Rect
     size: tuple[int, int]
 
     @classmethod
-    def fit(cls, hw: tuple[int, int], rect: Rect | None = None, box: tuple[int, int] | None = None) -> Frame:
+    def fit(cls, hw: tuple[int, int], rect: Rect | None = None, box: tuple[int, int] | None = None) -> Window:
         """`rect` of an image of shape hw (None: all of it), shrunk to fit inside box (w, h), never enlarged."""
         h, w = hw[:2]
         x0, y0, x1, y1 = (int(v) for v in (rect or (0, 0, w, h)))
@@ -87,12 +87,12 @@ class Frame:
         return cls((x0, y0, x1, y1), (max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))))
 
     def picture(self, img: np.ndarray) -> np.ndarray:
-        """The image's rect at this frame's size (area-averaged)."""
+        """The image's rect at this window's size (area-averaged)."""
         x0, y0, x1, y1 = self.rect
         sub = img[y0:y1, x0:x1]
         # Averaging keeps thin strokes when a picture shrinks a lot, but INTER_AREA's general (non-integer)
         # path was most of the time the Draw tab's pictures took (1-2 ms a picture). Its exact halving is
-        # fast: halve while the picture is twice the frame or more, then bilinear, which shrinking by less
+        # fast: halve while the picture is twice the window or more, then bilinear, which shrinking by less
         # than half reads every source pixel for (10x faster in all, on a 640x480 photo's encoder view)
         while sub.shape[1] >= 2 * self.size[0] and sub.shape[0] >= 2 * self.size[1]:
             h, w = sub.shape[:2]

@@ -1,6 +1,6 @@
 """Where the model looked for one reading: its attention as token maps, and pictures of them at any size.
 
-A reading keeps only the small token maps. Pictures are drawn when asked for, on a Frame (a part of the
+A reading keeps only the small token maps. Pictures are drawn when asked for, on a Window (a part of the
 original at the size a page shows it), so an overlay shown 240 pixels high is drawn 240 pixels high,
 not drawn over a 2,000-pixel original and then shrunk. The full-size pictures (heat, per_digit,
 combined, rollout_overlay) are drawn on first use.
@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from . import attention as A
-from .attention import Frame
+from .attention import Window
 from .config import ModelConfig
 from .geometry import Geometry
 
@@ -27,60 +27,60 @@ class AttentionViews:
     original: np.ndarray = field(repr=False)  # RGB image the pictures are drawn on
     geometry: Geometry = field(repr=False)
     cfg: ModelConfig = field(repr=False)
-    _heat: dict = field(default_factory=dict, repr=False)  # frame -> heat_maps(frame), drawn once each
-    _pictures: dict = field(default_factory=dict, repr=False)  # frame -> the original on it, shrunk once each
+    _heat: dict = field(default_factory=dict, repr=False)  # window -> heat_maps(window), drawn once each
+    _pictures: dict = field(default_factory=dict, repr=False)  # window -> the original on it, shrunk once each
 
-    def frame(self, rect: A.Rect | None = None, box: tuple[int, int] | None = None) -> Frame:
+    def window(self, rect: A.Rect | None = None, box: tuple[int, int] | None = None) -> Window:
         """The part rect (pixels; None: all) of the original, shrunk to fit inside box (w, h)."""
-        return Frame.fit(self.original.shape, rect, box)
+        return Window.fit(self.original.shape, rect, box)
 
-    def _on(self, frame: Frame | None) -> tuple[np.ndarray, A.Rect | None]:
+    def _on(self, window: Window | None) -> tuple[np.ndarray, A.Rect | None]:
         """The picture to draw on, and where the canvas lies in it (overlays skip the rest)."""
-        if frame is None:
+        if window is None:
             return self.original, self.geometry.canvas_rect()
-        if frame not in self._pictures:  # the per-digit overlays and the combined map share one frame
-            self._pictures[frame] = frame.picture(self.original)
-        return self._pictures[frame], None  # small: the overlays find the maps' extent themselves
+        if window not in self._pictures:  # the per-digit overlays and the combined map share one window
+            self._pictures[window] = window.picture(self.original)
+        return self._pictures[window], None  # small: the overlays find the maps' extent themselves
 
-    def heat_maps(self, frame: Frame | None = None) -> list[np.ndarray]:
-        """Per output digit: its cross-attention averaged over layers and heads, on the original or a frame."""
-        if frame not in self._heat:
-            self._heat[frame] = [A.on_original(c.mean((0, 1)), self.geometry, self.cfg, frame) for c in self.cross]
-        return self._heat[frame]
+    def heat_maps(self, window: Window | None = None) -> list[np.ndarray]:
+        """Per output digit: its cross-attention averaged over layers and heads, on the original or a window."""
+        if window not in self._heat:
+            self._heat[window] = [A.on_original(c.mean((0, 1)), self.geometry, self.cfg, window) for c in self.cross]
+        return self._heat[window]
 
-    def digit_overlays(self, frame: Frame | None = None) -> list[np.ndarray]:
+    def digit_overlays(self, window: Window | None = None) -> list[np.ndarray]:
         """Per output digit: its heat map over the picture ("where it looked for digit k")."""
-        img, rect = self._on(frame)
-        return [A.overlay(img, h, rect=rect) for h in self.heat_maps(frame)]
+        img, rect = self._on(window)
+        return [A.overlay(img, h, rect=rect) for h in self.heat_maps(window)]
 
-    def combined_overlay(self, frame: Frame | None = None) -> np.ndarray:
+    def combined_overlay(self, window: Window | None = None) -> np.ndarray:
         """Every digit's map in its own colour over the greyed picture."""
-        img, rect = self._on(frame)
-        return A.combined(img, self.heat_maps(frame), rect=rect)
+        img, rect = self._on(window)
+        return A.combined(img, self.heat_maps(window), rect=rect)
 
     def cross_map(self, digit: int, layer: int | None = None, head: int | None = None,
-                  frame: Frame | None = None) -> np.ndarray:
-        """One digit's cross-attention for one layer/head (None = averaged), on the original or a frame."""
+                  window: Window | None = None) -> np.ndarray:
+        """One digit's cross-attention for one layer/head (None = averaged), on the original or a window."""
         m = self.cross[digit]
         m = m.mean(0) if layer is None else m[layer]
         m = m.mean(0) if head is None else m[head]
-        return A.on_original(m, self.geometry, self.cfg, frame)
+        return A.on_original(m, self.geometry, self.cfg, window)
 
     def cross_overlay(self, digit: int, layer: int | None = None, head: int | None = None,
-                      frame: Frame | None = None) -> np.ndarray:
+                      window: Window | None = None) -> np.ndarray:
         """Overlay of one digit's cross-attention for one layer/head (None = averaged)."""
-        img, rect = self._on(frame)
-        return A.overlay(img, self.cross_map(digit, layer, head, frame), rect=rect)
+        img, rect = self._on(window)
+        return A.overlay(img, self.cross_map(digit, layer, head, window), rect=rect)
 
     def encoder_overlay(self, layer: int | None = None, head: int | None = None,
-                        frame: Frame | None = None) -> np.ndarray:
+                        window: Window | None = None) -> np.ndarray:
         """Overlay of encoder self-attention: rollout when layer is None, else one layer (head None = mean)."""
         if layer is None:
             m = self.rollout
         else:
             m = self.encoder[layer].mean(0) if head is None else self.encoder[layer, head]
-        img, rect = self._on(frame)
-        return A.overlay(img, A.on_original(m, self.geometry, self.cfg, frame), cmap="viridis", rect=rect)
+        img, rect = self._on(window)
+        return A.overlay(img, A.on_original(m, self.geometry, self.cfg, window), cmap="viridis", rect=rect)
 
     # the full-size pictures, drawn on first use
 

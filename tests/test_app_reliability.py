@@ -38,8 +38,8 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from nextnum import checkpoint  # noqa: E402
-from nextnum.web.checkpoints import Checkpoints  # noqa: E402
-from nextnum.web.training import TrainingSlot  # noqa: E402
+from nextnum.web.models import Checkpoints  # noqa: E402
+from nextnum.web.train_runs import TrainingSlot  # noqa: E402
 
 STREAM_S = 3  # NEXTNUM_STREAM_SECONDS: a webcam session's time limit
 CACHE_S = 6  # NEXTNUM_CACHE_SECONDS: uploads and returned images older than this are deleted

@@ -221,7 +221,7 @@ def test_each_zip_replaces_the_one_before_it(tmp_path):
 
 def test_an_empty_corrections_folder_given_is_the_one_used(tmp_path):
     """An empty store is falsy (it has a length): the handlers must still use the folder they were given."""
-    from nextnum.web.checkpoints import Checkpoints
+    from nextnum.web.models import Checkpoints
     from nextnum.web.events import Handlers
     store = C.Corrections(tmp_path / "mine")
     ev = Handlers(Checkpoints(tmp_path / "checkpoints"), None, {}, 4, store)

@@ -95,8 +95,8 @@ def test_every_tab_sits_in_one_tab_bar(tmp_path):
     """A component placed beside the tabs rather than inside one splits Gradio's tab bar: the tabs after it
     show in a second bar, with their content on the page at the same time as the chosen tab's."""
     import app
-    from nextnum.web.checkpoints import Checkpoints
-    from nextnum.web.training import TrainingSlot
+    from nextnum.web.models import Checkpoints
+    from nextnum.web.train_runs import TrainingSlot
     demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
     cfg = demo.get_config_file()
     kinds = {c["id"]: c.get("type") for c in cfg["components"]}

@@ -6,7 +6,7 @@ import torch
 
 from nextnum.config import BOS, EOS, PAD, VOCAB, Config
 from nextnum.model import Attention, NextNum
-from nextnum.web.training import training_configs
+from nextnum.web.train_runs import training_configs
 
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 

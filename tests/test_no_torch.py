@@ -74,7 +74,7 @@ def test_the_app_serving_a_reading_loads_no_torch(tmp_path):
 
 def test_without_pytorch_the_train_tab_says_how_to_install_it(tmp_path, monkeypatch):
     from nextnum.config import Config
-    from nextnum.web import training
+    from nextnum.web import train_runs as training
     monkeypatch.setattr(training, "has_torch", lambda: False)
     note, _ = training.training_data(tmp_path, force_fixture=True)
     assert "pip install -r requirements.txt" in note

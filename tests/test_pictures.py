@@ -27,10 +27,10 @@ def test_rollout_importance_is_the_mean_row_of_the_rollout():
 
 
 def test_frames_fit_their_box_and_never_enlarge():
-    f = A.Frame.fit((1000, 2000), (100, 50, 1100, 550), (640, 240))
+    f = A.Window.fit((1000, 2000), (100, 50, 1100, 550), (640, 240))
     assert f.rect == (100, 50, 1100, 550) and f.size == (480, 240)
-    assert A.Frame.fit((100, 200), None, (640, 240)).size == (200, 100)
-    assert A.Frame.fit((100, 200), (-5, -5, 500, 500)).rect == (0, 0, 200, 100)
+    assert A.Window.fit((100, 200), None, (640, 240)).size == (200, 100)
+    assert A.Window.fit((100, 200), (-5, -5, 500, 500)).rect == (0, 0, 200, 100)
     assert f.picture(np.zeros((1000, 2000, 3), np.uint8)).shape == (240, 480, 3)
 
 
@@ -38,7 +38,7 @@ def test_maps_on_a_frame_are_the_full_size_maps_shrunk(big):
     att = big.attention
     h, w = att.original.shape[:2]
     rect = views.roi_box((h, w), views.ink_roi(big))
-    frame = att.frame(rect, (400, 150))
+    frame = att.window(rect, (400, 150))
     x0, y0, x1, y1 = frame.rect
     for small, full in zip(att.heat_maps(frame), att.heat):
         assert small.shape == frame.size[::-1] and small.dtype == np.float32 and small.max() == pytest.approx(1)
@@ -90,8 +90,8 @@ def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predicto
 
 def test_the_app_fills_the_stages_when_their_accordion_opens(tmp_path):
     import app
-    from nextnum.web.checkpoints import Checkpoints
-    from nextnum.web.training import TrainingSlot
+    from nextnum.web.models import Checkpoints
+    from nextnum.web.train_runs import TrainingSlot
     demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
     cfg = demo.get_config_file()
     deps = [SimpleNamespace(**d) for d in cfg["dependencies"]]
@@ -107,8 +107,8 @@ def test_every_digit_map_of_a_reading_has_a_numeric_height(tmp_path):
     beside the pad is checked in a browser: tests/e2e/test_browser.py.)"""
     import app
     from nextnum.config import ModelConfig
-    from nextnum.web.checkpoints import Checkpoints
-    from nextnum.web.training import TrainingSlot
+    from nextnum.web.models import Checkpoints
+    from nextnum.web.train_runs import TrainingSlot
     demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
     maps = [c["props"] for c in demo.get_config_file()["components"]
             if c.get("type") == "gallery" and c["props"].get("label") == "Where it looked for each digit"]

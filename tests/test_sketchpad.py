@@ -74,8 +74,8 @@ def test_the_page_and_the_api_read_a_drawing_through_the_pads_own_events(tmp_pat
     its value would leave the canvas showing something else than what is read. API clients read a drawing
     through the pad's own event (/read_sketch, a data URL): there is no second way in, and no image editor."""
     import app
-    from nextnum.web.checkpoints import Checkpoints
-    from nextnum.web.training import TrainingSlot
+    from nextnum.web.models import Checkpoints
+    from nextnum.web.train_runs import TrainingSlot
     demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
     cfg = demo.get_config_file()
     comps = {c["id"]: c for c in cfg["components"]}

@@ -16,8 +16,8 @@ from nextnum import Predictor, checkpoint
 from nextnum.config import Config
 from nextnum.model import NextNum
 from nextnum.web import webcam
-from nextnum.web.checkpoints import Checkpoints
-from nextnum.web.training import build_config, training_configs
+from nextnum.web.models import Checkpoints
+from nextnum.web.train_runs import build_config, training_configs
 
 ROOT = Path(__file__).resolve().parent.parent
 from nextnum.web.views import model_card
@@ -227,7 +227,7 @@ def test_in_public_one_visitor_is_stopped_at_the_rate_and_the_folder_at_its_budg
 
     from nextnum.corrections import Corrections
     from nextnum.web import events
-    from nextnum.web.checkpoints import Checkpoints
+    from nextnum.web.models import Checkpoints
     monkeypatch.setattr(events, "CORRECTIONS_RATE", (2, 600))
     ev = events.Handlers(Checkpoints(tmp_path / "ck"), None, {}, 4, Corrections(tmp_path / "corr"), public=True)
     me, other = (SimpleNamespace(headers={}, client=SimpleNamespace(host=h)) for h in ("192.0.2.1", "192.0.2.2"))

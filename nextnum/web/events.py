@@ -13,8 +13,8 @@ from ..checkpoint import CheckpointError
 from ..config import Config
 from ..corrections import Corrections
 from ..inputs import ImageError, from_data_url
-from . import feedback, training, views, webcam
-from .checkpoints import Checkpoints
+from . import feedback, train_runs, views, webcam
+from .models import Checkpoints
 from .heavy import heavy
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ def _refused(what: str, e: Exception) -> gr.Error:
 class Handlers:
     """The app's event handlers, bound to its checkpoints, training slot and Train-tab configs."""
 
-    def __init__(self, ckpts: Checkpoints, slot: training.TrainingSlot, configs: dict[str, Path],
+    def __init__(self, ckpts: Checkpoints, slot: train_runs.TrainingSlot, configs: dict[str, Path],
                  heavy_every: int, corrections: Corrections | None = None, public: bool = False) -> None:
         """public: a deployment anyone may reach, where the corrections people saved are not shown, zipped
         or scored, and nothing is trained."""
@@ -179,11 +179,11 @@ class Handlers:
         c = Config.load(self.configs[name])
         return c.train.steps, c.train.lr, c.train.batch, c.data.max_len, c.model.dim
 
-    def _outs(self, u: training.TabUpdate, token: str | None = None) -> tuple:
+    def _outs(self, u: train_runs.TabUpdate, token: str | None = None) -> tuple:
         """A TabUpdate as the Train tab's outputs: status, loss plot, accuracy plot, samples, table,
         checkpoint menu, run token, start-from menu (gr.skip() where nothing changed)."""
         plots = (None, None) if u.history is None else \
-            (training.curves(u.history, ("loss",)), training.curves(u.history, ("token_acc", "val_seq_acc")))
+            (train_runs.curves(u.history, ("loss",)), train_runs.curves(u.history, ("token_acc", "val_seq_acc")))
         menus = (self.names(), self.start_choices()) if u.ended else (None, None)
         return tuple(gr.skip() if v is None else v
                      for v in (u.message, *plots, u.samples, u.table, menus[0], token, menus[1]))
@@ -195,23 +195,23 @@ class Handlers:
         every batch), then stream its progress and outcome."""
         name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
         if self.public:
-            yield self._outs(training.TabUpdate("**Training is off on this public deployment.** Run NextNum "
+            yield self._outs(train_runs.TabUpdate("**Training is off on this public deployment.** Run NextNum "
                                                 "yourself (`python app.py`) to train models."))
             return
         try:
-            cfg = training.build_config(Config.load(self.configs[config_name]), steps, lr, batch, max_len, dim)
+            cfg = train_runs.build_config(Config.load(self.configs[config_name]), steps, lr, batch, max_len, dim)
             init = self.ckpts.resolve(start_from) if start_from and start_from != FRESH else None
             if with_corrections and not self.corrections.split()[0]:
                 raise ValueError("there are no corrections to train on yet: save some under a reading first")
             run = self.slot.start(cfg, name, init, self.corrections.root if with_corrections else None)
-        except (training.Busy, ValueError, KeyError, FileNotFoundError, CheckpointError) as e:
+        except (train_runs.Busy, ValueError, KeyError, FileNotFoundError, CheckpointError) as e:
             log.info("training not started: %s", e)
-            yield self._outs(training.TabUpdate(f"**{e}**" if isinstance(e, training.Busy) else f"**Cannot start:** {e}"))
+            yield self._outs(train_runs.TabUpdate(f"**{e}**" if isinstance(e, train_runs.Busy) else f"**Cannot start:** {e}"))
             return
         frm = f", from the weights of {start_from}" if run.init else ""
-        yield self._outs(training.TabUpdate(f"Started **{name}** ({config_name}, {cfg.train.steps} steps{frm})…"),
+        yield self._outs(train_runs.TabUpdate(f"Started **{name}** ({config_name}, {cfg.train.steps} steps{frm})…"),
                          token=run.token)
-        updates = training.follow(self.slot, run, lambda p, desc: progress(p, desc=desc))
+        updates = train_runs.follow(self.slot, run, lambda p, desc: progress(p, desc=desc))
         try:
             for u in updates:
                 yield self._outs(u)

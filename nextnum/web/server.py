@@ -14,8 +14,8 @@ from . import settings
 if TYPE_CHECKING:  # imported when used: this module is loaded before the malloc limit is set
     import gradio as gr
 
-    from .checkpoints import Checkpoints
-    from .training import TrainingSlot
+    from .models import Checkpoints
+    from .train_runs import TrainingSlot
 
 log = logging.getLogger("nextnum.app")
 
@@ -60,8 +60,8 @@ def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None
     settings)` and serve it until interrupted."""
     from ..corrections import Corrections
     from . import heavy
-    from .checkpoints import Checkpoints
-    from .training import TrainingSlot, training_data
+    from .models import Checkpoints
+    from .train_runs import TrainingSlot, training_data
     s = settings.parse(argv)
     logging.basicConfig(level=s.log, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Gradio's own startup checks

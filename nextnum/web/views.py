@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..attention import DIGIT_COLOURS, Frame
+from ..attention import DIGIT_COLOURS, Window
 from ..config import Config
 from ..inputs import roi_box
 from ..predictor import LIMIT_NOTE
@@ -87,23 +87,23 @@ def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | N
     return max(0.0, (x0 - m) / w), max(0.0, (y0 - m) / h), min(1.0, (x1 + m) / w), min(1.0, (y1 + m) / h)
 
 
-def digits_frame(pred) -> Frame:
+def digits_window(pred) -> Window:
     """Where the per-digit and combined pictures are drawn: around the digits, at the size they are shown."""
     hw = pred.attention.original.shape[:2]
-    return Frame.fit(hw, roi_box(hw, ink_roi(pred)), DIGITS_BOX)
+    return Window.fit(hw, roi_box(hw, ink_roi(pred)), DIGITS_BOX)
 
 
 def attention_gallery(pred) -> list[tuple[np.ndarray, str]]:
     """Per-digit overlays ("where it looked for digit k"), cropped around the digits."""
     if pred is None or pred.attention is None:
         return []
-    pictures = pred.attention.digit_overlays(digits_frame(pred))
+    pictures = pred.attention.digit_overlays(digits_window(pred))
     return [(img, f"digit {i + 1}: {d.digit} ({d.prob:.0%})") for i, (d, img) in enumerate(zip(pred.digits, pictures))]
 
 
 def combined_view(pred) -> np.ndarray | None:
     """Every digit's map in its own colour, cropped around the digits."""
-    return None if pred is None or pred.attention is None else pred.attention.combined_overlay(digits_frame(pred))
+    return None if pred is None or pred.attention is None else pred.attention.combined_overlay(digits_window(pred))
 
 
 def stage_gallery(pred) -> list[tuple[np.ndarray, str]]:
@@ -113,7 +113,7 @@ def stage_gallery(pred) -> list[tuple[np.ndarray, str]]:
 
 def stage_pictures(stages: dict[str, np.ndarray]) -> list[tuple[np.ndarray, str]]:
     """Stage pictures (name -> image, in order) at the size the stages gallery shows them."""
-    return [(Frame.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in stages.items()]
+    return [(Window.fit(img.shape, None, STAGE_BOX).picture(img), name) for name, img in stages.items()]
 
 
 def layer_head_choices(cfg: Config | None) -> tuple[list[str], list[str]]:
@@ -139,7 +139,7 @@ def encoder_view(pred, layer: str | None, head: str | None) -> np.ndarray | None
     a = pred.attention
     li = _index(layer, a.encoder.shape[0])
     hi = None if li is None else _index(head, a.encoder.shape[1])
-    return a.encoder_overlay(li, hi, frame=a.frame(box=ENCODER_BOX))
+    return a.encoder_overlay(li, hi, window=a.window(box=ENCODER_BOX))
 
 
 def details(pred, checkpoint_name: str | None) -> dict[str, Any]:

@@ -56,7 +56,7 @@ def heat_tint(att: AttentionViews, scale: float = 0.25) -> tuple[np.ndarray, np.
     """Colour (h, w, 3) and alpha (h, w) of each digit's attention map, drawn at `scale` of the frame, to be
     laid over the following frames until the next heavy frame replaces it."""
     h, w = att.original.shape[:2]
-    heat = att.heat_maps(att.frame(box=(max(1, round(w * scale)), max(1, round(h * scale)))))
+    heat = att.heat_maps(att.window(box=(max(1, round(w * scale)), max(1, round(h * scale)))))
     if not heat:
         return None
     small = np.stack(heat)

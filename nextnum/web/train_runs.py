@@ -18,7 +18,7 @@ import numpy as np
 
 from .. import checkpoint
 from ..config import FIXTURE, Config
-from .checkpoints import NAME_RE, is_checkpoint
+from .models import NAME_RE, is_checkpoint
 from .views import accuracy_table, duration
 
 if TYPE_CHECKING:
