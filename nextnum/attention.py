@@ -7,19 +7,17 @@ outside which every attention map is zero, so the work there is skipped.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
 
 import cv2
 import numpy as np
 
 from .config import ModelConfig
-from .geometry import Geometry
+from .geometry import Geometry, Rect, Window
 
 # a colour per output digit for the combined view (matplotlib's tab10, RGB 0-255)
 DIGIT_COLOURS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
                  (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
-Rect = tuple[int, int, int, int]
 
 
 def as_array(x) -> np.ndarray:
@@ -67,39 +65,6 @@ def on_original(grid_map: np.ndarray, geometry: Geometry, cfg: ModelConfig, wind
     if mx > 0:
         m *= 1.0 / mx
     return m
-
-
-@dataclass(frozen=True)
-class Window:
-    """A part `rect` (x0, y0, x1, y1, in pixels) of an original image, as a picture of `size` (w, h): maps
-    and overlays are drawn straight at the size a page shows them."""
-    rect: Rect
-    size: tuple[int, int]
-
-    @classmethod
-    def fit(cls, hw: tuple[int, int], rect: Rect | None = None, box: tuple[int, int] | None = None) -> Window:
-        """`rect` of an image of shape hw (None: all of it), shrunk to fit inside box (w, h), never enlarged."""
-        h, w = hw[:2]
-        x0, y0, x1, y1 = (int(v) for v in (rect or (0, 0, w, h)))
-        x0, y0 = min(max(0, x0), w - 1), min(max(0, y0), h - 1)
-        x1, y1 = max(x0 + 1, min(w, x1)), max(y0 + 1, min(h, y1))
-        k = 1.0 if box is None else min(1.0, box[0] / (x1 - x0), box[1] / (y1 - y0))
-        return cls((x0, y0, x1, y1), (max(1, round((x1 - x0) * k)), max(1, round((y1 - y0) * k))))
-
-    def picture(self, img: np.ndarray) -> np.ndarray:
-        """The image's rect at this window's size (area-averaged)."""
-        x0, y0, x1, y1 = self.rect
-        sub = img[y0:y1, x0:x1]
-        # Averaging keeps thin strokes when a picture shrinks a lot, but INTER_AREA's general (non-integer)
-        # path was most of the time the Draw tab's pictures took (1-2 ms a picture). Its exact halving is
-        # fast: halve while the picture is twice the window or more, then bilinear, which shrinking by less
-        # than half reads every source pixel for (10x faster in all, on a 640x480 photo's encoder view)
-        while sub.shape[1] >= 2 * self.size[0] and sub.shape[0] >= 2 * self.size[1]:
-            h, w = sub.shape[:2]
-            sub = cv2.resize(sub[:h - h % 2, :w - w % 2], (w // 2, h // 2), interpolation=cv2.INTER_AREA)
-        if sub.shape[1::-1] == self.size:
-            return sub
-        return cv2.resize(sub, self.size, interpolation=cv2.INTER_LINEAR)
 
 
 @lru_cache(maxsize=8)

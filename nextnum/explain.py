@@ -13,7 +13,7 @@ from functools import cached_property
 import numpy as np
 
 from . import attention as A
-from .attention import Window
+from .geometry import Window
 from .config import ModelConfig
 from .geometry import Geometry
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,9 +17,10 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .atomic import write_atomic
 from .config import TrainConfig
 from .model import NextNum
 
@@ -97,7 +97,7 @@ def averaged_model(model: NextNum, decay: float, out: str | Path | None = None) 
 
 def save_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator,
                 meta: dict[str, Any], avg: AveragedModel | None = None) -> None:
-    """Write the resume state atomically (a temporary file renamed over the last one)."""
+    """Write the resume state atomically (atomic.write_atomic: written whole, synced, renamed over the last one)."""
     tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
     if avg is not None:
         tensors.update({f"ema.{k}": v for k, v in avg.state_dict().items()})
@@ -105,10 +105,8 @@ def save_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torc
         for k, v in st.items():
             tensors[f"opt.{i}.{k}"] = v if torch.is_tensor(v) else torch.tensor(v)
     tensors["gen_state"] = gen.get_state()
-    tmp = out / f".{RESUME}.tmp"
-    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp),
-              metadata={"meta": json.dumps(meta)})
-    os.replace(tmp, out / RESUME)
+    write_atomic(out / RESUME, save({k: v.detach().cpu().contiguous() for k, v in tensors.items()},
+                                    metadata={"meta": json.dumps(meta)}))
 
 
 def load_resume(out: Path, model: NextNum, opt: torch.optim.Optimizer, gen: torch.Generator) -> dict[str, Any] | None:

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from ..attention import DIGIT_COLOURS, Window
+from ..attention import DIGIT_COLOURS
+from ..geometry import Window
 from ..config import Config
 from ..inputs import roi_box
 from ..predictor import LIMIT_NOTE
