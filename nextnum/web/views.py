@@ -17,7 +17,7 @@ from ..predictor import LIMIT_NOTE
 # Pictures are drawn at the size the page shows them (width, height in CSS pixels): each one is drawn,
 # encoded, sent and decoded per reading, so every pixel more costs on every reading.
 DISPLAY_SIDE = 640  # the webcam's annotated frame (longer side)
-DIGITS_BOX = (640, 240)  # per-digit overlays and the combined map (its view is 240 high)
+DIGITS_BOX = (480, 180)  # per-digit overlays and the combined map: a map is shown at most ~240 px wide (3 a row)
 ENCODER_BOX = (640, 170)  # the encoder view (170 high)
 STAGE_BOX = (320, 200)  # each preprocessing stage (a gallery 200 high)
 # what a reading card says before anything was read: the Draw tab's blank pad (empty_views), and an upload
