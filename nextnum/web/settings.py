@@ -28,8 +28,9 @@ class Settings:
     cache_seconds: int = 3600  # uploads and returned pictures older than this are deleted, checked this often
     # Gradio keeps ~250 KB per session (a copy of the page's config, and the State values) for the newest this
     # many sessions; its default of 10,000 would let API callers, each call a new session, take 2.5 GB, and
-    # 1,000 held 250 MB after 16 API clients had called for a minute (bench/memory_soak.py --mix)
-    sessions: int = 100
+    # 1,000 held 250 MB after 16 API clients had called for a minute, 100 left the app +50 MB after 3 minutes
+    # (bench/memory_soak.py --mix)
+    sessions: int = 50
     queue: int = 20  # events that may wait; more are answered 503
     heavy: int = 2  # decodes and readings at once, across every event (one per core of a 2-vCPU Space)
     corrections_mb: int = 200  # in public: the most the corrections folder may hold
