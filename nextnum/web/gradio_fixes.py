@@ -59,7 +59,7 @@ def decode_with_nextnum(decode: Callable[..., Any]) -> Callable[..., Any]:
         from .heavy import heavy
         source = payload.url if payload.url and payload.url.startswith("data:") else payload.path
         if not source:
-            raise gr.Error(inputs.NOT_A_DRAWING, print_exception=False)
+            raise gr.Error("no image was sent", print_exception=False)
         try:
             with heavy():
                 arr = inputs.to_array(source if source.startswith("data:") else Path(source))
