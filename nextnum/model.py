@@ -182,8 +182,14 @@ class NextNum(nn.Module):
         self.head = nn.Linear(cfg.dim, VOCAB)
         # training-only signal: each encoder token says which digit (or none = 10) lies under it
         self.aux_head = nn.Linear(cfg.dim, 11)
-        self.register_buffer("step_mask", step_masks(cfg.max_digits), persistent=False)  # from the config: not saved
+        # from the config, not state: no buffer, so that a moving average of the model's state (resume.averaged_model)
+        # never averages its -inf entries into NaN; _apply moves it with the model
+        self.step_mask = step_masks(cfg.max_digits)
         self.apply(self._init)
+
+    def _apply(self, fn, recurse=True):  # .to(), .cuda(), .half() reach the step masks too
+        self.step_mask = fn(self.step_mask)
+        return super()._apply(fn, recurse)
 
     @staticmethod
     def _init(m: nn.Module) -> None:

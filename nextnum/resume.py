@@ -78,7 +78,9 @@ def averaged_model(model: NextNum, decay: float, out: str | Path | None = None) 
     from its weights now, or from the average kept in out's resume state when there is one.
 
     The BatchNorm statistics are averaged with the weights (use_buffers=True), so the statistics the
-    averaged model normalises with come from the same span of training as its weights."""
+    averaged model normalises with come from the same span of training as its weights. The model's buffers
+    are its state alone (the fixed blur kernel averages to itself); the decoder's -inf step masks are no
+    buffer, since an average turns -inf into NaN."""
     avg = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=True)
     avg.update_parameters(model)  # the first update copies: the average starts at the model
     avg.requires_grad_(False)
