@@ -11,14 +11,15 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-DOT_SOLIDITY = 0.9  # one mark at least this convex and between half and twice as wide as tall is a dot
+DOT_SOLIDITY = 0.9  # one mark at least this convex, 0.75-1.33 times as wide as tall and without a hole is a dot
 # (a tap on the sketchpad), not a digit: the solid single marks among bench/realsets.py's seed-0 1,200 images
 # are all '1's at most 0.3 times as wide as tall, and brush dots of radius 7-40 px measure 0.93-0.98
 MIN_SPECK = 4  # work-copy components smaller than this many pixels are specks...
 SPECK_FRAC = 0.04  # ... and so are those smaller than this share of the digits' largest component
 MIN_SEED_H = 5  # digits are looked for from a component at least this tall (work pixels)
 FIRST_FRAC = 0.5  # ink threshold: this share of the strongest ink...
-SECOND_FRAC = 0.4  # ... then, around the digits found, this share of their own strength
+SECOND_FRAC = 0.15  # ... then, around the digits found, this share of their own strength (a pencil digit
+# beside inked ones is a third as dark or more)
 
 
 def _hist(img: np.ndarray) -> np.ndarray:
@@ -175,13 +176,18 @@ def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
 
 
 def is_dot(lab: np.ndarray, comps: list[Comp], used: list[int]) -> bool:
-    """True if the digits found are one round, solid mark (area over convex-hull area >= DOT_SOLIDITY)."""
+    """True if the digits found are one round, solid mark without a hole (area over convex-hull area >=
+    DOT_SOLIDITY)."""
     if len(used) != 1:
         return False
     x, y, w, h, area = comps[used[0]]
-    if not 0.5 <= w / h <= 2:
+    if not 0.75 <= w / h <= 1.33:  # round: a marker-bold "1" or "9" is narrower
         return False
-    hull = cv2.convexHull(cv2.findNonZero((lab[y:y + h, x:x + w] == used[0] + 1).astype(np.uint8)))
+    mark = (lab[y:y + h, x:x + w] == used[0] + 1).astype(np.uint8)
+    _, hier = cv2.findContours(mark, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    if hier is not None and (hier[0][:, 3] >= 0).any():  # a hole: a bold "0" or "8", not a dot
+        return False
+    hull = cv2.convexHull(cv2.findNonZero(mark))
     # the hull runs through pixel centres: half its perimeter (+1) more makes it comparable with a pixel count
     return area >= DOT_SOLIDITY * (cv2.contourArea(hull) + cv2.arcLength(hull, True) / 2 + 1)
 
@@ -189,6 +195,13 @@ def is_dot(lab: np.ndarray, comps: list[Comp], used: list[int]) -> bool:
 def ink_box(comps: list[Comp], used: list[int]) -> tuple[int, int, int, int]:
     return (min(comps[i][0] for i in used), min(comps[i][1] for i in used),
             max(comps[i][0] + comps[i][2] for i in used), max(comps[i][1] + comps[i][3] for i in used))
+
+
+def _holds(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -> bool:
+    """True if box outer (x0, y0, x1, y1) covers most of box inner: its width and height at least 90%."""
+    w = min(outer[2], inner[2]) - max(outer[0], inner[0])
+    h = min(outer[3], inner[3]) - max(outer[1], inner[1])
+    return w >= 0.9 * (inner[2] - inner[0]) and h >= 0.9 * (inner[3] - inner[1])
 
 
 def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
@@ -224,8 +237,8 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     contact2 = border_contact(lab2, len(comps2), top=b0 == 0, bottom=b1 == H)
     comps2 = [(x, y + b0, w, h, a) for x, y, w, h, a in comps2]
     used2, stray2 = group(comps2, ink.ink.shape, contact=contact2)
-    if not used2:
-        return lab, comps, used, stray, ink.thresh
+    if not used2 or not _holds(ink_box(comps2, used2), (x0, y0, x1, y1)):  # a second look that loses what the
+        return lab, comps, used, stray, ink.thresh  # first found (a digit now joined to the border) is not taken
     full = np.zeros_like(lab)
     full[b0:b1] = lab2
     return full, comps2, used2, stray2, t2

@@ -24,7 +24,7 @@ import numpy as np
 
 from . import attention as A
 from . import runtime as R
-from .config import Config
+from .config import READ_SHRINK, Config
 from .explain import AttentionViews
 from .geometry import Geometry
 from .preprocess import Preprocessed, preprocess
@@ -120,10 +120,7 @@ class Predictor:
                 self._use_fast(R.load_reader(graph))
         else:
             self._fast_done.set()
-        # Training fits each strip's ink box at fit_scale times a random shrink in DataConfig.fit_shrink
-        # (0.8-1.0). On bench/realsets.py's seed-0 sets (4 x 300 images, the shipped model) 1.0 read best
-        # on average (0.86, against 0.84 at 0.95 and 0.85 at 0.9): within noise, so the simplest is kept.
-        self.shrink = 1.0
+        self.shrink = READ_SHRINK  # training draws it from DataConfig.fit_shrink
 
     @classmethod
     def load(cls, checkpoint: str | Path | None = None, device: str | torch.device = "cpu",
@@ -202,13 +199,19 @@ class Predictor:
     def canvas_hw(self) -> tuple[int, int]:
         return self.config.model.img_h, self.config.model.img_w
 
+    def preprocess(self, image: Any, roi: tuple[float, float, float, float] | None = None,
+                   stages: bool = False) -> Preprocessed:
+        """The canvas this model reads an image as: preprocess with the model's canvas and settings."""
+        return preprocess(image, self.canvas_hw, roi=roi, stages=stages, shrink=self.shrink,
+                          match_strokes=self.config.model.match_strokes)
+
     def predict(self, image: Any, explain: bool = True, roi: tuple[float, float, float, float] | None = None) -> Prediction:
         """Read the digits in an image. explain=False skips stage images and attention maps (fastest).
 
         Raises preprocess.ImageError for input that is not a readable image.
         """
         t0 = time.perf_counter()
-        pre = preprocess(image, self.canvas_hw, roi=roi, stages=explain, shrink=self.shrink)
+        pre = self.preprocess(image, roi=roi, stages=explain)
         timings = {f"preprocess.{k}": v for k, v in pre.timings_ms.items()}
         if pre.empty:
             timings["total"] = (time.perf_counter() - t0) * 1000
@@ -233,7 +236,7 @@ class Predictor:
     def stages(self, image: Any, roi: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
         """The preprocessing stages' pictures of an image, as predict(explain=True) returns them, without
         reading it (ImageError as predict)."""
-        return preprocess(image, self.canvas_hw, roi=roi, stages=True, shrink=self.shrink).stages
+        return self.preprocess(image, roi=roi, stages=True).stages
 
     def read(self, canvas: np.ndarray, attention: bool = False) -> Reading:
         """Greedy decoding of canvases (B, 1, H, W), ink = 1: in onnxruntime when it reads, else in PyTorch

@@ -1,8 +1,8 @@
 """One preprocessing pipeline from any image (sketch, webcam frame, photo, file) to the model's canvas.
 
     original -> grayscale -> normalised (polarity, illumination) -> binary (threshold, specks dropped)
-    -> ink box (stray marks far from the digits ignored) -> canvas (aspect kept, stroke width matched
-    to training) -> the model's input tensor
+    -> ink box (stray marks far from the digits ignored) -> canvas (aspect kept, grey levels and stroke
+    widths as drawn) -> the model's input tensor
 
 Ink is looked for (ink.py) on a work copy reduced by a power of two (fast, and enough to find digits): the
 ink map is the paper's brightness (a grey closing) divided out, so light and shadow do not matter;
@@ -21,18 +21,15 @@ import cv2
 import numpy as np
 
 from .config import fit_scale
-from .ink import find_digits, ink_box, ink_of, is_dot, normalise, odd, polarity
+from .ink import find_digits, ink_box, ink_of, is_dot, normalise, polarity
 from .geometry import Geometry
 from .inputs import read_image, roi_box
+from .strokes import match_stroke
 
 WORK_SIDE = 400  # the work copy is halved until its longer side is at most this
 MIN_STRENGTH = 0.2  # ink darker than the paper by less than this fraction counts as blank...
 MIN_CONTRAST = 24  # ... and so does ink less than this many grey levels darker (a dark or flat image)
 MIN_INK_PX = 6  # an ink box less tall than this many original pixels is not a digit
-# Stroke width / ink-box height on the training canvases, measured with stroke_width() on 400
-# rendered canvases (data.render, default DataConfig): p10 0.095, median 0.139, p90 0.216.
-STROKE_FRAC = 0.14
-STROKE_RANGE = (0.10, 0.22)  # widths inside this range are left alone
 
 
 @dataclass
@@ -85,45 +82,63 @@ def _halve(img: np.ndarray, times: int) -> np.ndarray:
     return img
 
 
-def stroke_width(mask: np.ndarray) -> float:
-    """Mean stroke width in pixels of a binary mask: a bar w px wide has mean distance-to-edge (w + 2) / 4."""
-    dist = cv2.distanceTransform(mask, cv2.DIST_L2, 3)
-    vals = dist[mask > 0]
-    return max(1.0, 4.0 * float(vals.mean()) - 2.0) if vals.size else 0.0
+def digit_strength(ink: np.ndarray, lab: np.ndarray, used: list[int], box: tuple[int, int, int, int]) -> int:
+    """The digits' ink strength on the 0-255 ink map: the 90th percentile over their pixels."""
+    x0, y0, x1, y1 = box
+    sel = np.zeros(int(lab.max()) + 1, bool)
+    sel[[i + 1 for i in used]] = True
+    vals = ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]]]
+    return int(np.percentile(vals, 90)) if vals.size else 255
 
 
-def match_stroke(canvas: np.ndarray, ink_h: float) -> np.ndarray:
-    """Make faint strokes full strength, then thicken or thin them towards STROKE_FRAC of the ink height."""
-    vals = canvas[canvas > 0.1]
-    if vals.size < 4:
-        return canvas
-    top = float(np.percentile(vals, 90))
-    if top < 0.9:  # thin strokes lose strength when shrunk: bring their cores back to 1
-        canvas = np.minimum(canvas * (1.0 / max(top, 0.2)), 1.0)
-    mask = (canvas > 0.5).astype(np.uint8)
-    width = stroke_width(mask)
-    if width == 0:
-        return canvas
-    lo, hi = STROKE_RANGE[0] * ink_h, STROKE_RANGE[1] * ink_h
-    target = STROKE_FRAC * ink_h
-    if width < lo:
-        k = odd(target - width + 1)
-        return cv2.dilate(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    if width > hi:
-        k = odd(min(width - target, width - 3) + 1)
-        if k >= 3:
-            return cv2.erode(canvas, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (k, k)))
-    return canvas
+def _keep_mask(lab: np.ndarray, comps: list, used: list[int], box_h: int) -> np.ndarray | None:
+    """uint8 mask over the ink box, 0 on the marks that are no digit (taller and wider than the digits'
+    box, or reaching the work copy's border from outside the digits), 255 elsewhere; None: nothing to cut."""
+    used_set = set(used)
+    big = [i for i, (x, y, w, h, _) in enumerate(comps) if i not in used_set and h > box_h and w > box_h]
+    if not big:
+        return None
+    cut = np.zeros(len(comps) + 1, np.uint8)
+    cut[[i + 1 for i in big]] = 255
+    return cv2.bitwise_not(cut[lab])
+
+
+def _soft_ink(ink, src: np.ndarray, lab: np.ndarray, comps: list, used: list[int], thresh: int,
+              box: tuple[int, int, int, int], n: int, origin: tuple[int, int], ch: int) -> np.ndarray:
+    """The ink inside the box (work pixels), uint8 0-255: from the work copy when it has enough pixels for a
+    canvas box ch px tall, else from the original's pixels (n per work pixel; origin: the region's offset)."""
+    bx0, by0, bx1, by1 = box
+    rx0, ry0 = origin
+    # everything inside the box reaches the canvas, light digits and marks between them included, except
+    # what cannot be a digit here (a desk, the sheet's edge, a shadow reaching in from the border)
+    keep = _keep_mask(lab[by0:by1, bx0:bx1], comps, used, by1 - by0)
+    if ch <= by1 - by0 or n == 1:  # the work copy has enough pixels: shrink from it
+        cut = ink.ink[by0:by1, bx0:bx1] if keep is None else cv2.min(ink.ink[by0:by1, bx0:bx1], keep)
+    else:  # enlarge from the original's pixels, with the same ink map
+        sl = (slice(ry0 + by0 * n, ry0 + by1 * n), slice(rx0 + bx0 * n, rx0 + bx1 * n))
+        g = grayscale(src[sl])
+        bg = None if ink.bg is None else cv2.resize(ink.bg[by0:by1, bx0:bx1], g.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        cut = ink_of(g, bg, ink.paper)
+        if keep is not None:
+            cut = cv2.min(cut, cv2.resize(keep, g.shape[::-1], interpolation=cv2.INTER_NEAREST))
+    # grey levels kept: paper texture (below the noise floor) is 0, the digits' own strength is 1, a
+    # lighter digit keeps its lightness; stroke widths are left as they are (training covers them)
+    lo = min(ink.noise, thresh // 2)
+    hi = max(lo + 16, digit_strength(ink.ink, lab, used, (bx0, by0, bx1, by1)))
+    soft = cv2.convertScaleAbs(cv2.subtract(cut, np.full_like(cut, lo)), alpha=255 / (hi - lo))
+    return soft
 
 
 def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, float, float] | None = None,
-               stages: bool = False, shrink: float = 1.0) -> Preprocessed:
+               stages: bool = False, shrink: float = 1.0, match_strokes: bool = False) -> Preprocessed:
     """Image -> canvas (H, W) with ink = 1, the model's tensor, and the geometry back to the original.
 
     roi: (x0, y0, x1, y1) fractions of the image to look for ink in (e.g. the webcam's guide box).
     stages: also return each step as a uint8 image (for the app); costs about a millisecond.
     shrink: the ink box is fitted to the canvas (config.fit_scale) times this; training draws its
         boxes at fit_scale times DataConfig.fit_shrink, so the Predictor passes that range's middle.
+    match_strokes: bring stroke widths to the canvases of models trained before canvases came from here
+        (strokes.match_stroke; ModelConfig.match_strokes says which models those are).
     """
     t = {"start": time.perf_counter()}
     H, W = canvas_hw
@@ -178,25 +193,12 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     ow, oh = (bx1 - bx0) * n, (by1 - by0) * n
     s = fit_scale(oh, ow, H, W) * shrink  # canvas px per original px
     cw, ch = min(W, max(1, int(round(ow * s)))), min(H, max(1, int(round(oh * s))))
-    # other marks inside the box are cut out; the rest stays, so faint strokes between the pieces found are kept
-    other = np.full(len(comps) + 1, 255, np.uint8)
-    other[0] = 0
-    other[[i + 1 for i in used]] = 0
-    keep = cv2.bitwise_not(cv2.dilate(other[lab[by0:by1, bx0:bx1]], np.ones((3, 3), np.uint8)))
-    if ch <= by1 - by0 or n == 1:  # the work copy has enough pixels: shrink from it
-        cut = cv2.min(ink.ink[by0:by1, bx0:bx1], keep)
-    else:  # enlarge from the original's pixels, with the same ink map
-        sl = (slice(ry0 + by0 * n, ry0 + by1 * n), slice(rx0 + bx0 * n, rx0 + bx1 * n))
-        g = grayscale(src[sl])
-        bg = None if ink.bg is None else cv2.resize(ink.bg[by0:by1, bx0:bx1], g.shape[::-1], interpolation=cv2.INTER_LINEAR)
-        cut = cv2.min(ink_of(g, bg, ink.paper), cv2.resize(keep, g.shape[::-1], interpolation=cv2.INTER_NEAREST))
-    # soft ink: nothing below half the threshold (paper), full strength from a little above it
-    lo, hi = 0.5 * thresh, max(0.5 * thresh + 1, min(0.85 * ink.strength * 255, 1.5 * thresh))
-    soft = cv2.convertScaleAbs(cv2.subtract(cut, np.full_like(cut, int(lo))), alpha=255 / (hi - int(lo)))
+    soft = _soft_ink(ink, src, lab, comps, used, thresh, (bx0, by0, bx1, by1), n, (rx0, ry0), ch)
     small = cv2.resize(soft, (cw, ch), interpolation=cv2.INTER_AREA if cw < soft.shape[1] else cv2.INTER_LINEAR)
     px, py = (W - cw) // 2, (H - ch) // 2
     canvas[py:py + ch, px:px + cw] = small.astype(np.float32) * (1 / 255)
-    canvas = match_stroke(canvas, ch)
+    if match_strokes:
+        canvas = match_stroke(canvas, ch)
     t["canvas"] = time.perf_counter()
 
     ox0, oy0 = rx0 + bx0 * n, ry0 + by0 * n

@@ -1,0 +1,83 @@
+"""Nothing drawn is lost: every digit preprocess reads reaches the canvas whole, where the geometry maps it,
+whether it is lighter than the others, marker-bold, an outline or a hairline."""
+import cv2
+import numpy as np
+import pytest
+
+from nextnum.preprocess import preprocess
+
+HW = (56, 224)
+
+
+def number(parts: list[tuple[str, float]], thickness: int = 12, scale: float = 4.0, outline: bool = False,
+           hw: tuple[int, int] = (300, 900)) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Digits in OpenCV's Hershey font, each (text, darkness 0-1) drawn on its own layer, black on white:
+    (the grey image, each digit's ink mask)."""
+    layers, x = [], 60
+    for text, _ in parts:
+        m = np.zeros(hw, np.uint8)
+        cv2.putText(m, text, (x, 220), cv2.FONT_HERSHEY_SIMPLEX, scale, 255, thickness, cv2.LINE_AA)
+        if outline:  # the rim of a bold stroke, hollow inside
+            m = cv2.subtract(m, cv2.erode(m, np.ones((7, 7), np.uint8)))
+        layers.append(m)
+        x += int(cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]) + 20
+    ink = np.zeros(hw, np.float32)
+    for m, (_, dark) in zip(layers, parts):
+        ink = np.maximum(ink, m / 255.0 * dark)
+    return np.round(255 * (1 - ink)).astype(np.uint8), [m > 127 for m in layers]
+
+
+def kept(image: np.ndarray, masks: list[np.ndarray]) -> list[float]:
+    """For each digit, the share of its ink pixels whose place on the canvas has ink."""
+    pre = preprocess(image, HW)
+    assert not pre.empty, pre.message
+    near = cv2.dilate(pre.canvas, np.ones((3, 3), np.uint8))  # a pixel's place, to within a canvas pixel
+    shares = []
+    for m in masks:
+        ys, xs = np.nonzero(m)
+        cx, cy = pre.geometry.to_canvas(np.stack([xs, ys], 1) + 0.5).T - 0.5
+        inside = (cx >= 0) & (cy >= 0) & (cx <= HW[1] - 1) & (cy <= HW[0] - 1)
+        v = np.zeros(len(xs))
+        v[inside] = near[np.round(cy[inside]).astype(int), np.round(cx[inside]).astype(int)]
+        shares.append(float((v > 0.08).mean()))
+    return shares
+
+
+@pytest.mark.parametrize("parts", [
+    [("2", 1.0), ("8", 0.3), ("6", 0.3), ("7", 0.3), ("8", 1.0)],  # three pencil digits among inked ones
+    [("7", 1.0), ("5", 1.0), ("0", 1.0), ("5", 0.35)],  # a light last digit
+    [("4", 0.3), ("1", 1.0)],  # a light first digit
+])
+def test_a_lighter_digit_is_kept(parts):
+    image, masks = number(parts)
+    assert min(kept(image, masks)) >= 0.9
+
+
+@pytest.mark.parametrize("text", ["90", "02", "68", "198", "6"])
+def test_marker_bold_digits_reach_the_canvas_whole(text):
+    image, masks = number([(d, 1.0) for d in text], thickness=34, scale=5.0)
+    assert min(kept(image, masks)) >= 0.9
+
+
+@pytest.mark.parametrize("text", ["0", "8"])
+def test_a_bold_zero_or_eight_alone_is_read_not_taken_for_a_dot(text):
+    image, masks = number([(text, 1.0)], thickness=28, scale=4.0)
+    assert min(kept(image, masks)) >= 0.9
+
+
+def test_outlined_digits_stay_outlines():
+    image, masks = number([("4", 1.0), ("8", 1.0)], thickness=40, scale=5.0, outline=True)
+    assert min(kept(image, masks)) >= 0.9
+    solid, _ = number([("4", 1.0), ("8", 1.0)], thickness=40, scale=5.0)
+    filled = preprocess(solid, HW).canvas.sum()
+    assert preprocess(image, HW).canvas.sum() < 0.7 * filled, "the outline was filled in"
+
+
+@pytest.mark.parametrize("thickness", [2, 12, 34])
+def test_the_canvas_holds_the_ink_it_was_given_at_any_stroke_width(thickness):
+    """Ink is carried over, not reshaped: the canvas's total ink is the image's, scaled by the fit."""
+    image, masks = number([(d, 1.0) for d in "3047"], thickness=thickness)
+    pre = preprocess(image, HW)
+    assert min(kept(image, masks)) >= 0.9
+    given = (255 - image.astype(np.float64)).sum() / 255 * pre.geometry.scale ** 2
+    assert 0.75 * given <= pre.canvas.sum() <= 1.25 * given
