@@ -26,7 +26,8 @@ def step_cost(config: str | Path, steps: int, batch: int | None = None) -> dict:
     from nextnum.config import Config
     from nextnum.data import load_fixture, render
     from nextnum.model import NextNum
-    from nextnum.train import _loss, _optimizer
+    from nextnum.losses import batch_loss as _loss
+    from nextnum.train import _optimizer
     cfg = Config.load(config)
     m, bs = cfg.model, batch or cfg.train.batch
     torch.manual_seed(0)
@@ -35,7 +36,7 @@ def step_cost(config: str | Path, steps: int, batch: int | None = None) -> dict:
     rows = []
     for i in range(steps + 1):
         c0, w0 = time.process_time(), time.perf_counter()
-        b = render(bank, bs, cfg.data, (m.img_h, m.img_w), gen)
+        b = render(bank, bs, cfg.data, (m.img_h, m.img_w), gen, match_strokes=m.match_strokes)
         c1, w1 = time.process_time(), time.perf_counter()
         loss, _ = _loss(net, b, cfg, torch.device("cpu"))
         opt.zero_grad(set_to_none=True)

@@ -216,7 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     except (CheckpointError, FileNotFoundError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    batches = fixed_batches(bank, args.samples, cfg.data, (cfg.model.img_h, cfg.model.img_w), args.seed)
+    batches = fixed_batches(bank, args.samples, cfg.data, (cfg.model.img_h, cfg.model.img_w), args.seed,
+                            match_strokes=cfg.model.match_strokes)
     stats = attention_stats(model, batches)
     out = Path(args.out)
     layout_acc = accuracy_by_layout(batches, stats["_preds"])

@@ -175,11 +175,12 @@ def main(argv: list[str] | None = None) -> int:
     data_cfg = Config.load(args.data_config).data if args.data_config else cfg.data
     hw = (cfg.model.img_h, cfg.model.img_w)
     if args.t10k:
-        batches = fixed_batches(load_mnist(args.data, train=False), args.samples, data_cfg, hw, seed=0)
+        batches = fixed_batches(load_mnist(args.data, train=False), args.samples, data_cfg, hw, seed=0,
+                                match_strokes=cfg.model.match_strokes)
         where = f"{args.samples} t10k canvases, seed 0"
     else:
         _, val_bank = load_mnist(args.data, train=True).split(cfg.data.val_holdout)
-        batches = fixed_batches(val_bank, args.samples, data_cfg, hw, seed=args.seed)
+        batches = fixed_batches(val_bank, args.samples, data_cfg, hw, seed=args.seed, match_strokes=cfg.model.match_strokes)
         where = f"{args.samples} validation canvases (held-out train-split digits), seed {args.seed}"
     d = decode(model, batches)
     res: dict[str, Any] = {"checkpoint": args.checkpoint, "canvases": where}

@@ -1,4 +1,4 @@
-"""Training canvases made from saved corrections, mixed into training batches with the usual augmentation."""
+"""Training canvases made from saved corrections, mixed into training batches."""
 from __future__ import annotations
 
 import logging
@@ -12,10 +12,10 @@ log = logging.getLogger("nextnum.corrections")
 
 
 class CorrectionCanvases:
-    """The trained-on corrections as model canvases, mixed into training batches with the usual augmentation.
+    """The trained-on corrections as model canvases, mixed into training batches.
 
-    Each image goes through preprocess() once, as a reading would; every draw then jitters it (scale, shift,
-    rotation) and applies the synthetic canvases' augmentation (elastic warp, stroke width, noise, specks).
+    Each image goes through preprocess() once, as a reading would (the model's own settings); every draw
+    then jitters it a little (scale, shift, rotation).
     Corrections have no digit boxes, so the box-guided losses skip them (Batch.boxed).
     """
 
@@ -29,7 +29,7 @@ class CorrectionCanvases:
         canvases, targets = [], []
         for name, label in train.items():
             try:
-                pre = preprocess(Corrections(root).root / name, hw)
+                pre = preprocess(Corrections(root).root / name, hw, match_strokes=cfg.model.match_strokes)
             except ImageError as e:  # a file that is not (or no longer) readable is left out of training
                 log.warning("corrections: skipped %s: %s", name, e)
                 continue
@@ -57,7 +57,7 @@ class CorrectionCanvases:
         """Batch b with n correction canvases appended (b.boxed marks where the boxed rows end)."""
         import torch
         import torch.nn.functional as F
-        from .data import Batch, augment
+        from .data import Batch
         if n <= 0:
             return b
         idx = torch.randint(0, len(self), (n,), generator=gen)
@@ -68,7 +68,7 @@ class CorrectionCanvases:
         A[:, 1, 0], A[:, 1, 1] = sc * torch.sin(th), sc * torch.cos(th)
         A[:, :, 2] = (torch.rand(n, 2, generator=gen) * 2 - 1) * 0.05  # up to 5% of the canvas
         grid = F.affine_grid(A, [n, 1, *self.images.shape[-2:]], align_corners=False)
-        img = augment(F.grid_sample(self.images[idx], grid, align_corners=False), data_cfg, gen)
+        img = F.grid_sample(self.images[idx], grid, align_corners=False)
         tgt = self.targets[idx]
         K = b.boxes.shape[1]
         lengths = (tgt < 10).sum(1)

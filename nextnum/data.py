@@ -1,22 +1,19 @@
-"""MNIST digits and the seeded, vectorised synthetic digit-strip generator NextNum learns from.
-
-A canvas is drawn in one pass for the whole batch: every digit gets an affine map (size,
-aspect, rotation, shear, place in the row) composed with the same ink-box fit the preprocessing
-applies to real images (config.fit_scale), then one grid_sample renders all digits at once and
-they are merged with max, so touching and overlapping digits come for free.
+"""MNIST digits, and the canvases NextNum learns from: seeded pages of numbers (scenes.py) read through
+preprocess, the same code that reads every image the app is given, so that a model trains on the
+canvases it will read.
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .config import EOS, FIXTURE, INK_MARGIN_FRAC, PAD, DataConfig, ModelConfig, fit_scale
+from .config import FIXTURE, READ_SHRINK, DataConfig, ModelConfig
+from .preprocess import preprocess
+from .scenes import Scenes, draw
 
 
 
@@ -85,7 +82,7 @@ def font_files(patterns: list[str]) -> list[Path]:
     """The font files the glob patterns match, sorted; FileNotFoundError naming the patterns if none."""
     import glob
     files = sorted({Path(f) for pat in patterns for f in glob.glob(pat, recursive=True)
-                    if Path(f).suffix.lower() in (".ttf", ".otf")})
+                    if Path(f).suffix.lower() in (".ttf", ".otf", ".woff", ".woff2")})
     if patterns and not files:
         raise FileNotFoundError(f"no font files match data.fonts {patterns}; install them (Debian: apt-get install "
                                 "fonts-dejavu-core fonts-liberation) or set data.fonts to [] in the config")
@@ -136,6 +133,9 @@ class Batch:
     lengths: Tensor  # (B,) number of digits
     boxes: Tensor  # (B, max_len, 4) canvas box of each digit: y0, y1, x0, x1 (zeros past length)
     boxed: int | None = None  # rows [:boxed] have digit boxes (None: all); later rows came without them
+    pages: list[np.ndarray] | None = None  # the images the canvases were read from (scenes.draw)
+    shrink: Tensor | None = None  # (B,) the fit shrink each was read at
+    lost: int = 0  # pages drawn but left out: preprocess found nothing on them or lost a digit
 
     @property
     def texts(self) -> list[str]:
@@ -143,109 +143,47 @@ class Batch:
 
 
 def render(bank: DigitBank, n: int, cfg: DataConfig, img_hw: tuple[int, int], gen: torch.Generator,
-           max_len: int | None = None, lengths: Tensor | None = None) -> Batch:
-    """Draw n canvases of cfg.min_len..max_len digits (uniform), deterministic given gen's state."""
+           max_len: int | None = None, lengths: Tensor | None = None, *, match_strokes: bool = False,
+           shrink: float | None = None, keep_all: bool = False) -> Batch:
+    """n pages of numbers (scenes.draw), read through preprocess onto img_hw canvases: deterministic given
+    gen's state. Pages on which preprocess finds nothing or loses a digit are left out unless keep_all
+    (then their canvas is what preprocess made, blank or short, as the app would read it)."""
+    return read_scenes(draw(bank, n, cfg, gen, max_len, lengths, shrink), img_hw, match_strokes, keep_all)
+
+
+def read_scenes(sc: Scenes, img_hw: tuple[int, int], match_strokes: bool = False, keep_all: bool = False) -> Batch:
+    """What preprocess makes of each page, as the app reads an image: the canvases, with each digit's box
+    carried onto its canvas by the Geometry preprocess returns."""
     H, W = img_hw
-    K = cfg.max_len
-    hi = min(max_len or K, K)
-
-    def U(lo: float, hi_: float, *shape: int) -> Tensor:
-        return lo + (hi_ - lo) * torch.rand(shape, generator=gen)
-
-    L = lengths if lengths is not None else torch.randint(cfg.min_len, hi + 1, (n,), generator=gen)
-    idx = torch.randint(0, len(bank), (n, K), generator=gen)
-    valid = torch.arange(K)[None] < L[:, None]  # (B, K)
-
-    # --- layout in units of one digit height
-    box = bank.boxes[idx]  # (B, K, 4)
-    ih, iw = box[..., 1] - box[..., 0], box[..., 3] - box[..., 2]
-    s = U(*cfg.scale, n, K)  # height
-    w = s * iw / ih * U(*cfg.aspect, n, K)  # width
-    adv = (w + U(*cfg.gap, n, K) * s.mean(1, keepdim=True)) * valid
-    x0 = torch.cumsum(adv, 1) - adv  # exclusive cumsum: left edge of each digit
-    cx, cy = x0 + w / 2, U(-cfg.jitter_y, cfg.jitter_y, n, K)
-    inf = torch.tensor(math.inf)
-    left = torch.where(valid, x0, inf).amin(1)
-    right = torch.where(valid, x0 + w, -inf).amax(1)
-    top = torch.where(valid, cy - s / 2, inf).amin(1)
-    bottom = torch.where(valid, cy + s / 2, -inf).amax(1)
-
-    # --- fit the ink box onto the canvas exactly as preprocessing does, then shrink and shift a bit
-    fit = torch.tensor([fit_scale(float(bh), float(bw), H, W)
-                        for bh, bw in zip(bottom - top, right - left)])
-    fit = fit * U(*cfg.fit_shrink, n)
-    slack_x = ((W * (1 - 2 * INK_MARGIN_FRAC) - (right - left) * fit) / 2).clamp(min=0)
-    slack_y = ((H - (bottom - top) * fit) / 2 - 2).clamp(min=0)
-    ox = W / 2 + U(-0.5, 0.5, n) * slack_x - (left + right) / 2 * fit
-    oy = H / 2 + U(-0.5, 0.5, n) * slack_y - (top + bottom) / 2 * fit
-    pcx, pcy = ox[:, None] + cx * fit[:, None], oy[:, None] + cy * fit[:, None]  # (B, K) px
-    ph, pw = s * fit[:, None], w * fit[:, None]  # (B, K) px
-    boxes = torch.stack([pcy - ph / 2, pcy + ph / 2, pcx - pw / 2, pcx + pw / 2], -1) * valid[..., None]
-
-    # --- canvas px -> source px for each placed digit: src = M (p - c) + centre_of_ink
-    b_idx, k_idx = valid.nonzero(as_tuple=True)  # (N,), (N,)
-    d = idx[b_idx, k_idx]
-    th = torch.deg2rad(U(-cfg.rotate, cfg.rotate, len(d)))
-    sh = U(-cfg.shear, cfg.shear, len(d))
-    cos, sin = torch.cos(th), torch.sin(th)
-    rinv = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # (N, 2, 2)
-    shinv = torch.zeros_like(rinv)
-    shinv[:, 0, 0], shinv[:, 0, 1], shinv[:, 1, 1] = 1, -sh, 1
-    sx = iw[b_idx, k_idx] / pw[b_idx, k_idx]
-    sy = ih[b_idx, k_idx] / ph[b_idx, k_idx]
-    M = torch.stack([sx, sy], -1)[..., None] * (shinv @ rinv)  # (N, 2, 2), rows act on (x, y)
-    bx = box[b_idx, k_idx]
-    src_c = torch.stack([(bx[:, 2] + bx[:, 3]) / 2, (bx[:, 0] + bx[:, 1]) / 2], -1)  # (N, 2) x, y
-    c = torch.stack([pcx[b_idx, k_idx], pcy[b_idx, k_idx]], -1)  # (N, 2)
-    # affine_grid works in normalised coords: canvas p = D o + e, source src_n = src * 2/28 - 1
-    D = torch.tensor([W / 2, H / 2])
-    A = (2 / 28) * M * D  # (N, 2, 2): scales the columns
-    t = (2 / 28) * ((M @ (D - c)[..., None])[..., 0] + src_c) - 1  # (N, 2)
-    grid = F.affine_grid(torch.cat([A, t[..., None]], -1), [len(d), 1, H, W], align_corners=False)
-    digits = F.grid_sample(bank.images[d][:, None], grid, align_corners=False)  # (N, 1, H, W)
-    layers = torch.zeros(n, K, H, W)
-    layers[b_idx, k_idx] = digits[:, 0]
-    canvas = layers.amax(1, keepdim=True)  # (B, 1, H, W): overlapping ink merges by max
-
-    canvas = augment(canvas, cfg, gen)
-    targets = torch.full((n, K + 1), PAD, dtype=torch.int64)
-    targets[:, :K] = torch.where(valid, bank.labels[idx], PAD)
-    targets[torch.arange(n), L] = EOS
-    return Batch(canvas, targets, L, boxes)
-
-
-def augment(x: Tensor, cfg: DataConfig, gen: torch.Generator) -> Tensor:
-    """Elastic warp, stroke width, binarisation and noise, each drawn per canvas. x: (B, 1, H, W)."""
-    B, _, H, W = x.shape
-    if cfg.elastic > 0:
-        coarse = torch.randn(B, 2, 4, 8, generator=gen) * cfg.elastic * torch.tensor([2 / W, 2 / H])[:, None, None]
-        disp = F.interpolate(coarse, size=(H, W), mode="bilinear", align_corners=False)  # (B, 2, H, W)
-        ident = F.affine_grid(torch.eye(2, 3).expand(B, 2, 3), [B, 1, H, W], align_corners=False)
-        x = F.grid_sample(x, ident + disp.permute(0, 2, 3, 1), align_corners=False)
-    # stroke width: erode, keep, dilate, dilate twice; each op only on the canvases that drew it
-    u, (p0, p1, p2, _) = torch.rand(B, generator=gen), cfg.stroke_p
-    for sel, op in ((u < p0, lambda t: -F.max_pool2d(-t, 3, 1, 1)),
-                    ((u >= p0 + p1) & (u < p0 + p1 + p2), lambda t: F.max_pool2d(t, 3, 1, 1)),
-                    (u >= p0 + p1 + p2, lambda t: F.max_pool2d(t, 5, 1, 2))):
-        if sel.any():
-            x[sel] = op(x[sel])
-    sel = torch.rand(B, generator=gen) < cfg.binarize_p
-    if sel.any():
-        x[sel] = F.avg_pool2d((x[sel] > 0.4).float(), 3, 1, 1, count_include_pad=False)
-    x = x.add_(torch.randn(x.shape, generator=gen).mul_(torch.rand(B, 1, 1, 1, generator=gen) * cfg.noise))
-    if cfg.specks > 0:
-        n = torch.randint(0, cfg.specks + 1, (B,), generator=gen)
-        for b in range(B):  # a handful of dots per canvas; cheap
-            k = int(n[b])
-            x[b, 0, torch.randint(0, H, (k,), generator=gen), torch.randint(0, W, (k,), generator=gen)] = 1.0
-    return x.clamp_(0, 1)
+    B, K = sc.boxes.shape[:2]
+    canvases, boxes, ok = np.zeros((B, H, W), np.float32), torch.zeros(B, K, 4), []
+    for i, img in enumerate(sc.images):
+        pre = preprocess(img, img_hw, shrink=float(sc.shrink[i]), match_strokes=match_strokes)
+        canvases[i] = pre.canvas
+        n = int(sc.lengths[i])
+        if pre.empty:
+            ok.append(False)
+            continue
+        y0, y1, x0, x1 = sc.boxes[i, :n].T.numpy()
+        tl, br = pre.geometry.to_canvas(np.stack([x0, y0], -1)), pre.geometry.to_canvas(np.stack([x1, y1], -1))
+        boxes[i, :n] = torch.from_numpy(np.stack([tl[:, 1], br[:, 1], tl[:, 0], br[:, 0]], -1)).float()
+        gx0, gy0, gx1, gy1 = pre.geometry.crop  # the ink box preprocess read: does it hold every digit?
+        inter = (np.clip(np.minimum(x1, gx1) - np.maximum(x0, gx0), 0, None) *
+                 np.clip(np.minimum(y1, gy1) - np.maximum(y0, gy0), 0, None))
+        ok.append(bool((inter >= 0.5 * (x1 - x0) * (y1 - y0)).all()))
+    keep = torch.ones(B, dtype=torch.bool) if keep_all else torch.tensor(ok, dtype=torch.bool)
+    return Batch(torch.from_numpy(canvases)[keep][:, None], sc.targets[keep], sc.lengths[keep], boxes[keep],
+                 pages=[p for p, k in zip(sc.images, keep.tolist()) if k], shrink=sc.shrink[keep],
+                 lost=B - int(torch.tensor(ok, dtype=torch.bool).sum()))
 
 
 def fixed_batches(bank: DigitBank, samples: int, cfg: DataConfig, img_hw: tuple[int, int], seed: int,
-                  batch: int = 250) -> list[Batch]:
-    """A reproducible set of canvases (same seed -> same canvases), rendered in batches."""
+                  batch: int = 250, match_strokes: bool = False) -> list[Batch]:
+    """A reproducible set of canvases (same seed -> same canvases), each page read as the app reads it (at
+    READ_SHRINK, every page kept), in batches."""
     gen = torch.Generator().manual_seed(seed)
-    return [render(bank, min(batch, samples - i), cfg, img_hw, gen) for i in range(0, samples, batch)]
+    return [render(bank, min(batch, samples - i), cfg, img_hw, gen, match_strokes=match_strokes, shrink=READ_SHRINK,
+                   keep_all=True) for i in range(0, samples, batch)]
 
 
 def token_masks(b: Batch, mcfg: ModelConfig) -> Tensor:

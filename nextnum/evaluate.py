@@ -1,4 +1,4 @@
-"""Score a checkpoint: free-running greedy decoding on t10k canvases, or on a labelled image folder.
+"""Score a checkpoint as the app reads: t10k pages through preprocess and the Predictor, or a labelled image folder.
 
     python -m nextnum.evaluate --data ../shared/data --samples 2000 --seed 0 --json
     python -m nextnum.evaluate --images DIR --json      # DIR/labels.json: {"file": "4072", ...}; + each reading
@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from .config import Config, ModelConfig
+from .config import READ_SHRINK, Config
 from .data import Batch, fixed_batches, load_mnist
 from .model import NextNum
 from .scoring import score, score_corrections  # noqa: F401 (evaluate.score, as callers know it)
@@ -35,23 +35,25 @@ def predict_batches(model: NextNum, batches: list[Batch], device: str | torch.de
 
 def evaluate_synthetic(model: NextNum, data_root: str | Path, samples: int, seed: int, data_cfg,
                        device: str | torch.device = "cpu") -> dict[str, Any]:
-    """Canvases built from the t10k split only, with the checkpoint's own data settings."""
+    """t10k pages read through preprocess onto the model's canvas (every page kept), the canvases decoded in
+    batches in PyTorch: the app's canvases, read fast."""
     bank = load_mnist(data_root, train=False)
-    batches = fixed_batches(bank, samples, data_cfg, (model.cfg.img_h, model.cfg.img_w), seed)
+    batches = fixed_batches(bank, samples, data_cfg, (model.cfg.img_h, model.cfg.img_w), seed,
+                            match_strokes=model.cfg.match_strokes)
     return score(predict_batches(model, batches, device))
 
 
-def evaluate_through_preprocess(predictor, data_root: str | Path, samples: int, seed: int, data_cfg,
-                                canvas_hw: tuple[int, int]) -> dict[str, Any]:
-    """The t10k canvases drawn at canvas_hw whatever the model's own canvas, each read as a picture through
-    preprocess and Predictor.predict, as the app reads an upload: the same test canvases for models of any
-    canvas shape."""
-    import numpy as np
-    bank = load_mnist(data_root, train=False)
+def evaluate_app(predictor, data_root: str | Path | None, samples: int, seed: int, data_cfg,
+                 bank=None) -> dict[str, Any]:
+    """t10k pages (scenes.draw: the same pages for every model, whatever its canvas), each read as the app reads
+    an image: Predictor.predict, preprocess included."""
+    from .scenes import draw
+    bank = bank if bank is not None else load_mnist(data_root, train=False)
+    gen = torch.Generator().manual_seed(seed)
     pairs = []
-    for b in fixed_batches(bank, samples, data_cfg, canvas_hw, seed):
-        for img, true in zip(b.images[:, 0].numpy(), b.texts):
-            pairs.append((predictor.predict((img * 255).round().astype(np.uint8), explain=False).text, true))
+    for i in range(0, samples, 250):
+        sc = draw(bank, min(250, samples - i), data_cfg, gen, shrink=READ_SHRINK)
+        pairs += [(predictor.predict(page, explain=False).text, true) for page, true in zip(sc.images, sc.texts)]
     return score(pairs)
 
 
@@ -100,9 +102,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the synthetic canvases")
     ap.add_argument("--data-config", default=None,
                     help="JSON config whose 'data' section (canvas complexity) replaces the checkpoint's own")
-    ap.add_argument("--through-preprocess", action="store_true",
-                    help="draw the canvases at 84x168 whatever the model's canvas, and read each one as an image "
-                         "through preprocess (compares models of different canvas shapes on the same canvases)")
+    ap.add_argument("--direct", action="store_true",
+                    help="decode the canvases preprocess makes of the pages in PyTorch batches, without the Predictor "
+                         "(faster; the same canvases)")
     add_load_args(ap)
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
@@ -127,12 +129,12 @@ def main(argv: list[str] | None = None) -> int:
             if not args.json:
                 for r in rows:
                     print(f"{'ok ' if r['pred'] == r['true'] else 'BAD'} {r['file']}: {r['pred'] or '(none)'} (true {r['true']})")
-        elif args.through_preprocess:
-            hw = (ModelConfig().img_h, ModelConfig().img_w)
-            res = evaluate_through_preprocess(pred, args.data, args.samples, args.seed, data_cfg, hw)
-            res["drawn_at"] = list(hw)
-        else:
+        elif args.direct:
             res = evaluate_synthetic(pred.model, args.data, args.samples, args.seed, data_cfg, args.device)
+            res["read"] = "canvases decoded in PyTorch batches (--direct)"
+        else:
+            res = evaluate_app(pred, args.data, args.samples, args.seed, data_cfg)
+            res["read"] = "each page through Predictor.predict, as the app reads an image"
     except (FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

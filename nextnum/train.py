@@ -27,14 +27,16 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.optim.swa_utils import AveragedModel
 
 from . import checkpoint
-from .config import BOS, PAD, Config, TrainConfig
+from .config import Config, TrainConfig
 from .correction_canvases import CorrectionCanvases
 from .evaluate import held_out_accuracy
-from .data import DigitBank, fixed_batches, load_mnist, render, token_labels, token_masks, with_fonts
+from .data import DigitBank, fixed_batches, load_mnist, with_fonts
 from .distributed import agreed, dist_setup
 from .evaluate import predict_batches, score
 from .model import NextNum, adapt_positions, init_mismatch
+from .losses import batch_loss
 from .resume import Progress, averaged_model, load_resume, save_resume
+from .stream import Batches, batches
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,9 @@ def _data(cfg: Config, bank: DigitBank | None, data_root: str | Path | None, dow
         log.info("%d training digits: %d handwritten, %d from %d fonts", len(train_bank), n_handwritten,
                  len(train_bank) - n_handwritten, len(fonts))
     hw = (cfg.model.img_h, cfg.model.img_w)
-    return train_bank, fixed_batches(val_bank, cfg.train.val_samples, cfg.data, hw, seed=cfg.train.seed + 1)[rank::world], fonts
+    val = fixed_batches(val_bank, cfg.train.val_samples, cfg.data, hw, seed=cfg.train.seed + 1,
+                        match_strokes=cfg.model.match_strokes)
+    return train_bank, val[rank::world], fonts
 
 
 def _optimizer(model: NextNum, tc: TrainConfig) -> torch.optim.AdamW:
@@ -98,25 +102,6 @@ def _optimizer(model: NextNum, tc: TrainConfig) -> torch.optim.AdamW:
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
-
-
-def _loss(net: torch.nn.Module, b: Any, cfg: Config, dev: torch.device) -> tuple[torch.Tensor, float]:
-    """The training loss of one batch, and its token accuracy."""
-    tc = cfg.train
-    img, tgt = b.images.to(dev), b.targets.to(dev)
-    inp = torch.cat([torch.full_like(tgt[:, :1], BOS), tgt[:, :-1]], 1)  # (B, T) shifted right
-    logits, tok_logits, cross = net(img, inp, extras=True)  # (B,T,V), (B,N,11), (B,L,T,N)
-    loss = F.cross_entropy(logits.flatten(0, 1), tgt.flatten(), ignore_index=PAD, label_smoothing=tc.label_smoothing)
-    n = b.boxed if b.boxed is not None else len(tgt)  # the box-guided losses need digit boxes
-    inside = token_masks(b, cfg.model)[:n].to(dev)  # (n, K, N)
-    if tc.aux_weight > 0:
-        loss = loss + tc.aux_weight * F.cross_entropy(tok_logits[:n].flatten(0, 1), token_labels(inside, tgt[:n]).flatten())
-    if tc.guide_weight > 0:
-        loss = loss + tc.guide_weight * guide_loss(cross[:n], inside, tgt[:n], tc.guide_per_layer)
-    with torch.no_grad():
-        mask = tgt != PAD
-        acc = ((logits.argmax(-1) == tgt) & mask).sum().item() / mask.sum().item()
-    return loss, acc
 
 
 def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum, val: list, opt: torch.optim.Optimizer,
@@ -150,7 +135,10 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
           on_progress: Callable[[dict[str, Any]], None] | None, stop: threading.Event | None, rank: int, world: int,
           dev: torch.device, corr: CorrectionCanvases | None = None) -> str:
     """Train until the steps or the time run out ("finished") or stop is set ("stopped")."""
-    tc, hw = cfg.train, (cfg.model.img_h, cfg.model.img_w)
+    tc = cfg.train
+    n_corr = round(tc.corrections_share * tc.batch) if corr is not None else 0
+    ds = Batches(train_bank, cfg, tc.batch - n_corr, rank, start=s.step)
+    stream = batches(ds, tc.workers)
     for g in opt.param_groups:
         g["initial_lr"] = tc.lr  # what LambdaLR scales: this run's lr, also when the optimizer was resumed
     # over the progress fraction, not the step count: with train.time_budget_min the decay follows
@@ -162,11 +150,11 @@ def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: t
         if want_stop or not go_on:
             return "stopped" if want_stop else "finished"
         p, lr = s.fraction(), schedule.get_last_lr()[0]
-        n_corr = round(tc.corrections_share * tc.batch) if corr is not None else 0
-        b = render(train_bank, tc.batch - n_corr, cfg.data, hw, gen, max_len=max_len_at(p, cfg))
+        ds.max_len.value = max_len_at(p, cfg)
+        b = next(stream)
         if corr is not None:
             b = corr.mix_into(b, n_corr, cfg.data, gen)
-        loss, acc = _loss(net, b, cfg, dev)
+        loss, acc = batch_loss(net, b, cfg, dev)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {s.step}; try a lower lr")
         opt.zero_grad(set_to_none=True)
@@ -217,7 +205,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         train_bank, val, fonts = _data(cfg, bank, data_root, download, rank, world)
         model = NextNum(cfg.model).to(dev)
         opt = _optimizer(model, tc)
-        gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # each rank its own data stream
+        gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # the corrections' draws (stream.py: the batches)
         meta = load_resume(out, model, opt, gen) if resume else None
         if start is not None and meta is None:  # a resumed run keeps its own weights
             model.load_state_dict(adapt_positions(start.state_dict(), model))
@@ -265,20 +253,6 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
             dist.destroy_process_group()
 
 
-def guide_loss(cross: torch.Tensor, inside: torch.Tensor, tgt: torch.Tensor, per_layer: bool = False) -> torch.Tensor:
-    """Mean -log of the share of step k's cross-attention that lies on digit k, over the digits present.
-
-    cross: (B, L, T, N) each decoder layer's map (heads averaged); inside: (B, K, N) token_masks; tgt: (B, T).
-    per_layer=False scores the layers' average (what the app draws); True scores each layer, so that no
-    layer may look elsewhere (say, back at the previous digit) while another makes up for it.
-    """
-    K = inside.shape[1]
-    maps = cross[:, :, :K] if per_layer else cross[:, :, :K].mean(1, keepdim=True)  # (B, L or 1, K, N)
-    mass = (maps * inside[:, None]).sum(-1)  # (B, L or 1, K): step k's attention inside digit k
-    valid = (tgt[:, :K] < 10)[:, None].expand_as(mass)
-    return -(mass.clamp_min(1e-4).log() * valid).sum() / valid.sum()
-
-
 def _metrics(model: NextNum, s: Progress, status: str, best: float | None = None) -> dict[str, Any]:
     """metrics.json: the run's record; best: the validation score to report (default the best so far)."""
     return {"status": status, "parameters": model.num_params(), "steps": s.step,
@@ -298,6 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--minutes", type=float, help="override train.time_budget_min")
     ap.add_argument("--seed", type=int, help="override train.seed")
     ap.add_argument("--threads", type=int, help="override train.threads (torch threads; 1 is steadier on a busy machine)")
+    ap.add_argument("--workers", type=int, help="override train.workers (DataLoader processes drawing the batches)")
     ap.add_argument("--device", default=None, help="cpu, cuda or mps (default: the best available)")
     ap.add_argument("--no-resume", action="store_true", help="ignore resume state in --out")
     ap.add_argument("--init", help="checkpoint folder to start from (fine-tune; another patch stride is fine)")
@@ -317,6 +292,8 @@ def main(argv: list[str] | None = None) -> int:
         cfg.train.seed = args.seed
     if args.threads is not None:
         cfg.train.threads = args.threads
+    if args.workers is not None:
+        cfg.train.workers = args.workers
     from tqdm import tqdm
     bar = tqdm(total=1000, unit="‰", dynamic_ncols=True)
 

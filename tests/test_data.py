@@ -1,4 +1,5 @@
-"""Synthetic canvas invariants: seeded, well-formed targets, labels that match the ink placed."""
+"""Training canvases: seeded pages read through preprocess, well-formed targets, labels that match the ink
+placed, no digit lost on the way."""
 import numpy as np
 import pytest
 import torch
@@ -27,7 +28,7 @@ def test_same_seed_same_canvases_other_seed_different(bank):
 
 
 def test_canvases_targets_and_lengths_are_well_formed(bank):
-    b = draw(bank, 300, 2)
+    b = draw(bank, 300, 2, keep_all=True)
     assert b.images.shape == (300, 1, *HW) and b.images.dtype == torch.float32
     assert 0 <= b.images.min() and b.images.max() <= 1
     assert set(b.lengths.tolist()) == set(range(1, K + 1)), "every length should occur in 300 canvases"
@@ -46,7 +47,7 @@ def test_digit_boxes_lie_on_the_canvas_left_to_right(bank):
     H, W = HW
     placed = torch.arange(K)[None] < b.lengths[:, None]  # (B, K)
     y0, y1, x0, x1 = b.boxes[placed].unbind(-1)
-    tol = 2.0  # px: rotation and shear swing the ink a little past its unrotated box
+    tol = 3.0  # px: rotation, shear and the pen swing the ink a little past its unrotated box
     assert (y0 >= -tol).all() and (y1 <= H + tol).all() and (x0 >= -tol).all() and (x1 <= W + tol).all()
     assert (y1 > y0).all() and (x1 > x0).all()
     assert (b.boxes[~placed] == 0).all()
@@ -56,19 +57,43 @@ def test_digit_boxes_lie_on_the_canvas_left_to_right(bank):
 
 
 def test_each_label_is_the_digit_drawn_in_its_box():
-    # two "digits" that are easy to tell apart at a box's centre: a filled square (label 8) and a ring (0)
+    # two "digits" that are easy to tell apart at a box's centre: a bar (label 8) and a ring (0)
     solid, ring = np.zeros((28, 28), np.uint8), np.zeros((28, 28), np.uint8)
-    solid[4:24, 4:24] = 255
+    solid[4:24, 10:18] = 255
     ring[4:24, 4:24] = 255
     ring[7:21, 7:21] = 0
     bank = DigitBank.from_arrays(np.stack([solid, ring]), np.array([8, 0]))
-    plain = DataConfig(rotate=0, shear=0, elastic=0, stroke_p=(0, 1, 0, 0), binarize_p=0, noise=0, specks=0)
+    plain = DataConfig(rotate=0, shear=0, elastic=0, stroke_p=(0, 1, 0, 0), binarize_p=0, noise=0, specks=0,
+                       light_p=0, stray_p=0, shade=0, invert_p=0, digit_px=(20, 28), gap=(0.1, 0.5))
     b = draw(bank, 64, 5, cfg=plain)
     assert {0, 8} <= set(b.targets.flatten().tolist())
     for img, tgt, boxes, n in zip(b.images[:, 0], b.targets, b.boxes, b.lengths):
         for d, (y0, y1, x0, x1) in zip(tgt[:n].tolist(), boxes[:n].tolist()):
             centre = img[round((y0 + y1) / 2), round((x0 + x1) / 2)]
             assert (centre > 0.9) if d == 8 else (centre < 0.1), f"label {d} but centre ink {centre:.2f}"
+
+
+def test_every_canvas_is_what_preprocess_makes_of_its_page(bank):
+    """The model trains on what the app reads: each canvas of a batch the trainer draws is preprocess's
+    reading of that batch's page, at the shrink it was drawn with."""
+    from nextnum.config import Config
+    from nextnum.preprocess import preprocess
+    from nextnum.stream import Batches
+    cfg = Config()
+    b = Batches(bank, cfg, 48, rank=1).draw(7)
+    assert len(b.pages) == len(b.images) >= 40
+    for page, canvas, shrink in zip(b.pages, b.images[:, 0].numpy(), b.shrink.tolist()):
+        assert page.ndim == 2 and page.dtype == np.uint8 and page.shape[1] > page.shape[0]
+        assert np.array_equal(preprocess(page, HW, shrink=shrink).canvas, canvas)
+
+
+def test_preprocess_keeps_every_digit_of_the_pages_drawn(bank):
+    """Over 1,000 pages of every kind the generator draws (light digits, marker-bold and hairline pens, dark
+    and uneven paper, inverted, near the edge), preprocess finds the number on nearly every one, with every
+    digit inside the ink box it reads."""
+    gen = torch.Generator().manual_seed(11)
+    lost = sum(render(bank, 250, DataConfig(), HW, gen).lost for _ in range(4))
+    assert lost <= 20, f"{lost} of 1000 pages lost a digit"
 
 
 def test_bank_boxes_and_split(bank):

@@ -110,7 +110,7 @@ def test_synthetic_evaluation_cli_with_another_canvas_complexity(tmp_path, capsy
     assert "max_len" in capsys.readouterr().err
 
 
-def test_through_preprocess_reads_the_same_canvases_whatever_the_models_canvas(monkeypatch):
+def test_the_app_path_reads_the_same_pages_whatever_the_models_canvas(monkeypatch):
     import nextnum.evaluate as E
     from nextnum import Predictor
     monkeypatch.setattr(E, "load_mnist", lambda root, train: load_fixture())
@@ -128,8 +128,8 @@ def test_through_preprocess_reads_the_same_canvases_whatever_the_models_canvas(m
             read.append(out.canvas.shape)
             return out
         monkeypatch.setattr(pred, "predict", spy)
-        res = E.evaluate_through_preprocess(pred, None, 6, 0, cfg.data, (84, 168))
-        assert res["samples"] == 6 and all(d.shape == (84, 168) and d.dtype.name == "uint8" for d in drawn)
+        res = E.evaluate_app(pred, None, 6, 0, cfg.data)
+        assert res["samples"] == 6 and all(d.ndim == 2 and d.dtype.name == "uint8" for d in drawn)
         assert set(read) == {(cfg.model.img_h, cfg.model.img_w)}  # each model reads at its own canvas
         seen[name] = drawn
     assert all((a == b).all() for a, b in zip(*seen.values()))  # the same pictures for both

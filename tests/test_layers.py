@@ -15,8 +15,8 @@ PACKAGE = ROOT / "nextnum"
 # lower layers first; a module may import its own layer or lower ones
 LAYERS = [
     {"config", "inputs", "atomic", "ink", "geometry", "distributed", "timing", "corrections"},
-    {"model", "data", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring"},
-    {"explain", "export", "correction_canvases"},
+    {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring"},
+    {"explain", "export", "correction_canvases", "stream", "losses"},
     {"predictor"},
     {"evaluate", "train", "calibrate", "analyze", "sweep", "read", "__init__"},
     {"web"},

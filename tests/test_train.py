@@ -260,7 +260,7 @@ def test_a_time_budget_resumes_on_the_clock_it_had_used(tmp_path):
 
 
 def test_guide_loss_scores_the_layers_average_or_each_layer():
-    from nextnum.train import guide_loss
+    from nextnum.losses import guide_loss
     inside = torch.tensor([[[1.0, 1.0, 0.0, 0.0]]])  # (B=1, K=1, N=4): digit 0 covers tokens 0-1
     tgt = torch.tensor([[3, 11]])  # one digit, then EOS
     on = torch.tensor([0.5, 0.5, 0.0, 0.0])

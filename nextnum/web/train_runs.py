@@ -113,7 +113,7 @@ def sample_predictions(model, bank, cfg: Config, n: int = 6, seed: int | None = 
     import torch
     from ..data import render
     gen = torch.Generator().manual_seed(seed if seed is not None else int(time.time() * 1000) % 2**31)
-    b = render(bank, n, cfg.data, (cfg.model.img_h, cfg.model.img_w), gen)
+    b = render(bank, n, cfg.data, (cfg.model.img_h, cfg.model.img_w), gen, match_strokes=cfg.model.match_strokes)
     read = model.generate(b.images).texts()
     out = []
     for img, true, got in zip(b.images[:, 0].numpy(), b.texts, read):
@@ -142,7 +142,8 @@ def training_data(data_root: str | Path, force_fixture: bool = False) -> tuple[s
             bank = data.load_fixture()
 
             def score(model, cfg):
-                b = data.fixed_batches(bank, 100, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=12345)
+                b = data.fixed_batches(bank, 100, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=12345,
+                                       match_strokes=cfg.model.match_strokes)
                 return {**evaluate.score(evaluate.predict_batches(model, b)),
                         "source": "100 canvases of the built-in sample (digits also seen in training)"}
             return bank, score

@@ -1,0 +1,179 @@
+"""Images of numbers as a person makes them: MNIST (or font) digits laid out in a row, drawn with one pen on
+paper, and photographed or drawn on a pad. Training and evaluation read these images through preprocess,
+exactly as the app reads a drawing or a photo (data.render).
+
+One pass for the whole batch: every digit gets an affine map (size, aspect, rotation, shear, place in the
+row) and its own elastic warp, and is sampled with one grid_sample onto a square patch around it; the pen
+(stroke width, binarised or soft edges) acts on the patches; the patches are laid onto the page with max,
+so touching and overlapping digits come for free. The page then gets its paper (level, uneven light),
+ink darkness, light (pencil) digits, specks, a stray mark, sensor noise, and sometimes inverted polarity.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from .config import EOS, PAD, DataConfig
+
+PATCH = 48  # px of the square each digit is first drawn on
+
+
+@dataclass
+class Scenes:
+    """B images of numbers with what is known about them."""
+    images: np.ndarray  # (B, H, W) uint8 grey pages
+    targets: Tensor  # (B, max_len + 1) int64: digits, EOS, then PAD
+    lengths: Tensor  # (B,) number of digits
+    boxes: Tensor  # (B, max_len, 4) each digit's box on the page, px: y0, y1, x0, x1 (zeros past length)
+    shrink: Tensor  # (B,) the fit shrink each page is read at (DataConfig.fit_shrink)
+
+    @property
+    def texts(self) -> list[str]:
+        return ["".join(str(int(d)) for d in t[:n]) for t, n in zip(self.targets, self.lengths)]
+
+
+def _pen(patches: Tensor, radius: Tensor) -> Tensor:
+    """Thicken (radius > 0) or thin (< 0) each patch's strokes by |radius| px. patches: (N, 1, P, P)."""
+    out = patches.clone()
+    for r in radius.unique().tolist():
+        if r == 0:
+            continue
+        sel = radius == r
+        k = 2 * abs(int(r)) + 1
+        x = patches[sel] if r > 0 else -patches[sel]
+        x = F.max_pool2d(F.max_pool2d(x, (1, k), 1, (0, k // 2)), (k, 1), 1, (k // 2, 0))  # a square, in two passes
+        out[sel] = x if r > 0 else -x
+    return out
+
+
+def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | None = None,
+         lengths: Tensor | None = None, shrink: float | None = None) -> Scenes:
+    """n pages of cfg.min_len..max_len digits (uniform), deterministic given gen's state.
+
+    shrink: the fit shrink to read every page at (None: drawn per page from cfg.fit_shrink)."""
+    K = cfg.max_len
+    hi = min(max_len or K, K)
+
+    def U(lo: float, hi_: float, *shape: int) -> Tensor:
+        return lo + (hi_ - lo) * torch.rand(shape, generator=gen)
+
+    L = lengths if lengths is not None else torch.randint(cfg.min_len, hi + 1, (n,), generator=gen)
+    idx = torch.randint(0, len(bank), (n, K), generator=gen)
+    valid = torch.arange(K)[None] < L[:, None]  # (B, K)
+
+    # --- layout in units of one digit height, then in pixels at this batch's digit height
+    box = bank.boxes[idx]  # (B, K, 4)
+    ih, iw = box[..., 1] - box[..., 0], box[..., 3] - box[..., 2]
+    s = U(*cfg.scale, n, K)  # height
+    w = s * iw / ih * U(*cfg.aspect, n, K)  # width
+    adv = (w + U(*cfg.gap, n, K) * s.mean(1, keepdim=True)) * valid
+    x0 = torch.cumsum(adv, 1) - adv  # exclusive cumsum: left edge of each digit
+    cx, cy = x0 + w / 2, U(-cfg.jitter_y, cfg.jitter_y, n, K)
+    inf = torch.tensor(math.inf)
+    left, right = torch.where(valid, x0, inf).amin(1), torch.where(valid, x0 + w, -inf).amax(1)
+    top, bottom = torch.where(valid, cy - s / 2, inf).amin(1), torch.where(valid, cy + s / 2, -inf).amax(1)
+    px = float(math.exp(U(math.log(cfg.digit_px[0]), math.log(cfg.digit_px[1]), 1)))  # one digit height, px
+    margin = U(*cfg.margin, n, 4) * px  # left, right, top, bottom
+    H = int(math.ceil(((bottom - top) * px + margin[:, 2] + margin[:, 3]).max()))
+    Wd = int(math.ceil(((right - left) * px + margin[:, 0] + margin[:, 1]).max()))
+    ox = margin[:, 0] + U(0, 1, n) * (Wd - (right - left) * px - margin[:, 0] - margin[:, 1]) - left * px
+    oy = margin[:, 2] + U(0, 1, n) * (H - (bottom - top) * px - margin[:, 2] - margin[:, 3]) - top * px
+    pcx, pcy = ox[:, None] + cx * px, oy[:, None] + cy * px  # (B, K) digit centres, px
+    ph, pw = s * px, w * px
+    boxes = torch.stack([pcy - ph / 2, pcy + ph / 2, pcx - pw / 2, pcx + pw / 2], -1) * valid[..., None]
+
+    # --- each digit onto a P x P patch: patch px -> source px, src = M (p - c) + centre_of_ink
+    b_idx, k_idx = valid.nonzero(as_tuple=True)  # (N,), (N,)
+    d = idx[b_idx, k_idx]
+    P = int(math.ceil(1.5 * float(torch.maximum(ph, pw)[valid].max()))) + 4
+    th = torch.deg2rad(U(-cfg.rotate, cfg.rotate, len(d)))
+    sh = U(-cfg.shear, cfg.shear, len(d))
+    cos, sin = torch.cos(th), torch.sin(th)
+    rinv = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # (N, 2, 2)
+    shinv = torch.zeros_like(rinv)
+    shinv[:, 0, 0], shinv[:, 0, 1], shinv[:, 1, 1] = 1, -sh, 1
+    sx, sy = iw[b_idx, k_idx] / pw[b_idx, k_idx], ih[b_idx, k_idx] / ph[b_idx, k_idx]
+    M = torch.stack([sx, sy], -1)[..., None] * (shinv @ rinv)  # (N, 2, 2), rows act on (x, y)
+    bx = box[b_idx, k_idx]
+    src_c = torch.stack([(bx[:, 2] + bx[:, 3]) / 2, (bx[:, 0] + bx[:, 1]) / 2], -1)  # (N, 2) x, y
+    c = torch.stack([pcx[b_idx, k_idx], pcy[b_idx, k_idx]], -1)  # (N, 2) page px
+    corner = torch.floor(c) - P // 2  # (N, 2) the patch's top-left page px
+    D = torch.tensor([P / 2, P / 2])
+    A = (2 / 28) * M * D
+    t = (2 / 28) * ((M @ (D - (c - corner))[..., None])[..., 0] + src_c) - 1
+    # sampled at PATCH px (MNIST's 28 px hold no more detail), the pen applied there, then enlarged to P
+    grid = F.affine_grid(torch.cat([A, t[..., None]], -1), [len(d), 1, PATCH, PATCH], align_corners=False)
+    if cfg.elastic > 0:  # Simard et al. 2003: a smooth random displacement, elastic px at a digit height of 56 px
+        coarse = torch.randn(len(d), 2, 3, 3, generator=gen) * (cfg.elastic * px / 56 * 2 / P)
+        grid = grid + F.interpolate(coarse, size=(PATCH, PATCH), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
+    patches = F.grid_sample(bank.images[d][:, None], grid, align_corners=False)  # (N, 1, PATCH, PATCH)
+
+    # --- the pen: one per page, thinner to marker-bold, soft or binarised edges
+    u = torch.rand(n, generator=gen)
+    p0, p1, p2, _ = cfg.stroke_p
+    frac = torch.where(u < p0, -U(0, 0.03, n), torch.where(u < p0 + p1, torch.zeros(n), torch.where(
+        u < p0 + p1 + p2, U(0, 0.06, n), U(0.06, 0.14, n))))  # change of stroke radius / digit height
+    patches = _pen(patches, torch.round(frac * px * PATCH / P)[b_idx].to(torch.int64))
+    hard = (torch.rand(n, generator=gen) < cfg.binarize_p)[b_idx]
+    if hard.any():
+        patches[hard] = F.avg_pool2d((patches[hard] > 0.4).float(), 3, 1, 1, count_include_pad=False)
+    light = torch.ones(n, K)
+    some = torch.rand(n, generator=gen) < cfg.light_p  # one digit written lighter, like a pencil
+    which = (torch.rand(n, generator=gen) * L).long()
+    light[some, which[some]] = U(*cfg.light, int(some.sum()))
+    patches = patches * light[b_idx, k_idx][:, None, None, None]
+    if P != PATCH:
+        patches = F.interpolate(patches, size=(P, P), mode="bilinear", align_corners=False)
+
+    # --- onto the page, merged with max; a patch over the page's edge is clipped there
+    ink = torch.zeros(n, H, Wd)
+    for j, (b, x, y) in enumerate(zip(b_idx.tolist(), corner[:, 0].long().tolist(), corner[:, 1].long().tolist())):
+        ya, yb, xa, xb = max(y, 0), min(y + P, H), max(x, 0), min(x + P, Wd)  # ~3 digits a page: slices beat a scatter
+        if ya < yb and xa < xb:
+            ink[b, ya:yb, xa:xb] = torch.maximum(ink[b, ya:yb, xa:xb], patches[j, 0, ya - y:yb - y, xa - x:xb - x])
+    images = _page(ink, cfg, gen, px)
+    targets = torch.full((n, K + 1), PAD, dtype=torch.int64)
+    targets[:, :K] = torch.where(valid, bank.labels[idx], PAD)
+    targets[torch.arange(n), L] = EOS
+    fit = torch.full((n,), float(shrink)) if shrink is not None else U(*cfg.fit_shrink, n)
+    return Scenes(images, targets, L, boxes, fit)
+
+
+def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.ndarray:
+    """Ink (B, H, W) in [0, 1] -> uint8 grey pages: specks and a stray mark, the ink's darkness on paper of
+    some level and uneven light, sensor noise, sometimes light ink on a dark ground."""
+    B, H, W = ink.shape
+
+    def U(lo: float, hi: float, *shape: int) -> Tensor:
+        return lo + (hi - lo) * torch.rand(shape, generator=gen)
+    if cfg.specks > 0:
+        k = torch.randint(0, cfg.specks + 1, (B,), generator=gen)
+        b = torch.repeat_interleave(torch.arange(B), k)
+        ink[b, torch.randint(0, H, (len(b),), generator=gen), torch.randint(0, W, (len(b),), generator=gen)] = 1.0
+    stray = (torch.rand(B, generator=gen) < cfg.stray_p).nonzero()[:, 0]
+    if len(stray):  # a short thin line somewhere on the page: a slip of the pen, a mark on the paper
+        n = len(stray)
+        x0, y0 = U(0, W, n), U(0, H, n)
+        ang, length = U(0, math.pi, n), U(0.2, 0.6, n) * px
+        for i, b in enumerate(stray.tolist()):
+            steps = torch.linspace(0, 1, int(length[i]) + 2)
+            xs = (x0[i] + steps * length[i] * torch.cos(ang[i])).long().clamp(0, W - 1)
+            ys = (y0[i] + steps * length[i] * torch.sin(ang[i])).long().clamp(0, H - 1)
+            ink[b, ys, xs] = 1.0
+    paper = U(*cfg.paper, B)[:, None, None]
+    # uneven light: a linear ramp across the page in a random direction, up to `shade` darker at one side
+    ang = U(0, 2 * math.pi, B)
+    yy, xx = torch.linspace(-0.5, 0.5, H)[:, None], torch.linspace(-0.5, 0.5, W)[None]
+    ramp = (torch.cos(ang)[:, None, None] * xx + torch.sin(ang)[:, None, None] * yy) * (W / max(H, W))
+    paper = paper * (1 - U(0, cfg.shade, B)[:, None, None] * (ramp + 0.5))
+    dark = U(*cfg.ink_dark, B)[:, None, None]
+    page = paper * (1 - dark * ink)
+    page = page + torch.randn(page.shape, generator=gen) * U(0, cfg.noise, B)[:, None, None]
+    inverted = torch.rand(B, generator=gen) < cfg.invert_p
+    page[inverted] = 1 - page[inverted]
+    return (page.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
