@@ -61,7 +61,7 @@ def correction_row(prefix: str) -> SimpleNamespace:
         digits = gr.Textbox(label="Read wrong? The right number", placeholder="e.g. 4072", max_length=5, scale=2,
                             min_width=150, elem_id=f"{prefix}_fix")
         save = gr.Button("Save correction", scale=1, min_width=110, size="md", elem_id=f"{prefix}_fix_save")
-    note = gr.Markdown(elem_id=f"{prefix}_fix_note")
+    note = gr.Markdown(label="Correction note", show_label=False, elem_id=f"{prefix}_fix_note")
     return SimpleNamespace(digits=digits, save=save, note=note)
 
 
@@ -80,8 +80,8 @@ def reading_panel(prefix: str, columns: int = 3) -> SimpleNamespace:
     views.reading_views' first three outputs."""
     with gr.Row(elem_classes="nn-digits"):
         text = gr.Textbox(label="Digits", elem_id=f"{prefix}_digits", scale=0, min_width=110, interactive=False)
-        html_ = gr.HTML(views.reading_html(None, empty=views.EMPTY[prefix]), elem_id=f"{prefix}_reading", scale=4,
-                        min_width=200)
+        html_ = gr.HTML(views.reading_html(None, empty=views.EMPTY[prefix]), label="Reading card", show_label=False,
+                        elem_id=f"{prefix}_reading", scale=4, min_width=200)
     per = digit_maps(prefix, columns)
     fix = correction_row(prefix)
     return SimpleNamespace(text=text, html=html_, per=per, fix=fix)
@@ -156,9 +156,9 @@ def webcam_tab(ev: Handlers, live: gr.State, settings: Settings) -> SimpleNamesp
                 apply_default_css=False)
         with gr.Row():
             text = gr.Textbox(label="Digits", elem_id="cam_digits", interactive=False, scale=1)
-            html_ = gr.HTML(elem_id="cam_reading")
+            html_ = gr.HTML(label="Reading card", show_label=False, elem_id="cam_reading")
             smooth = gr.Checkbox(True, label="Smooth over the last 5 frames", scale=1)
-        stats = gr.Markdown(elem_id="cam_stats")
+        stats = gr.Markdown(label="Webcam stats", show_label=False, elem_id="cam_stats")
         fix = correction_row("cam")
         per = digit_maps("cam", MAX_DIGITS)
         state = gr.State(None, time_to_live=600)
@@ -208,7 +208,7 @@ def train_tab(ev: Handlers, ckpts: Checkpoints, data_note: str, live: gr.State) 
         with gr.Row():
             start = gr.Button("Start training", variant="primary", elem_id="train_start")
             stop = gr.Button("Stop", variant="stop", elem_id="train_stop")
-        status = gr.Markdown("Not started.", elem_id="train_status")
+        status = gr.Markdown("Not started.", label="Training status", show_label=False, elem_id="train_status")
         with gr.Row():
             loss_plot = gr.LinePlot(x="step", y="value", color="metric", height=300, x_title="step", y_title="loss",
                                     **curve_plot("loss"))
@@ -231,7 +231,7 @@ def corrections_panel(ev: Handlers, live: gr.State) -> SimpleNamespace:
     mixes them into the next run. In public only how many: the rest is the owner's."""
     with gr.Accordion("Corrections: readings people fixed", open=True):
         with gr.Row():
-            count = gr.Markdown(elem_id="corr_count")
+            count = gr.Markdown(label="Corrections count", show_label=False, elem_id="corr_count")
             refresh = gr.Button("↻ Refresh", size="sm", scale=0)
         latest = gr.Gallery(label="Newest corrections", columns=6, height=160, object_fit="contain",
                             elem_id="corr_latest", visible=not ev.public)
@@ -239,7 +239,7 @@ def corrections_panel(ev: Handlers, live: gr.State) -> SimpleNamespace:
             zip_btn = gr.Button("Zip all corrections", size="sm")
             zip_file = gr.File(label="Download", interactive=False, height=60)
             score_btn = gr.Button("Score the live model on them", size="sm")
-        accuracy = gr.Markdown(elem_id="corr_accuracy")
+        accuracy = gr.Markdown(label="Accuracy on the corrections", show_label=False, elem_id="corr_accuracy")
         use = gr.Checkbox(False, label="Fine-tune on them too: a quarter of every batch (a fixed fifth of them is "
                           "held out and scored before and after)", elem_id="corr_use", visible=not ev.public)
     refresh.click(ev.corrections_overview, None, [count, latest], api_name="corrections")
@@ -251,7 +251,7 @@ def corrections_panel(ev: Handlers, live: gr.State) -> SimpleNamespace:
 
 def model_tab() -> list:
     with gr.Tab("Model", id="model"):
-        card_md = gr.Markdown()
+        card_md = gr.Markdown(label="Model card", show_label=False)
         acc = gr.Dataframe(headers=TABLE, label="Accuracy by length")
         with gr.Accordion("Config (config.json)", open=False):
             cfg_json = gr.JSON(label="Config")

@@ -53,6 +53,15 @@ def test_endpoints_are_named(server):
     assert {"/predict", "/predict_frame_once", "/train", "/stop_training", "/select_checkpoint"} <= names
 
 
+def test_every_api_output_has_a_name_that_says_what_it_is(server):
+    """An API user sees each output by its label: none is left as Gradio's "value_<id>"."""
+    with urllib.request.urlopen(f"{server.url}/gradio_api/info") as r:
+        endpoints = json.load(r)["named_endpoints"]
+    unnamed = {ep: [o.get("label") for o in v["returns"]] for ep, v in endpoints.items()
+               if any(not o.get("label") or str(o["label"]).startswith("value_") for o in v["returns"])}
+    assert not unnamed, unnamed
+
+
 def test_predict_reads_the_examples(client):
     right = []
     for name, truth in LABELS.items():
