@@ -15,6 +15,9 @@ made, for error analysis). Styles:
     photo         font digits written on paper as a 640x480 webcam sees them: uneven light, paper
                   texture, blue/black/red ink, perspective, blur, sensor noise, JPEG; sometimes small
     photo-mnist   the same photos with MNIST t10k handwriting
+    sketch-pens,  MNIST t10k handwriting as sketches and photos in one pen per number, from a pixel thinner to
+    photo-pens    two bolder than MNIST's own stroke at 28 px, a third of the numbers with one digit lighter
+                  (a pencil: 30-60% of the others' darkness)
 
 Every image is drawn from its own generator seeded by (seed, style, index): the same seed and the same
 installed fonts give the same files. Lengths are uniform over 1-5. Use one seed to develop and
@@ -34,7 +37,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-STYLES = ("sketch-mnist", "sketch-font", "photo", "photo-mnist")
+STYLES = ("sketch-mnist", "sketch-font", "photo", "photo-mnist", "sketch-pens", "photo-pens")
 FONT_DIRS = ("/usr/share/fonts", "/usr/local/share/fonts", str(Path.home() / ".fonts"))
 # handwriting-like faces, by file name; outlined or decorative faces (e.g. femkeklaver) are left out
 FONT_NAMES = ("ComicNeue-Regular", "ComicNeue-Bold", "ComicNeue-Italic", "ComicNeue-Light", "Breip",
@@ -144,11 +147,12 @@ def rotate(m: np.ndarray, deg: float, shear: float = 0.0) -> np.ndarray:
 # ---------------------------------------------------------------- glyphs
 
 
-def mnist_glyphs(bank, text: str, h: float, width: float, rng: np.random.Generator) -> tuple[list[Glyph], dict]:
+def mnist_glyphs(bank, text: str, h: float, width: float, rng: np.random.Generator,
+                 mode: str | None = None) -> tuple[list[Glyph], dict]:
     """t10k digits of `text` scaled to about h px tall, strokes `width` px (as a brush or as the digit's own
-    varying width). Returns the glyphs and what was drawn."""
+    varying width, drawn at random unless mode says). Returns the glyphs and what was drawn."""
     labels = bank.labels.numpy()
-    mode = "brush" if rng.random() < 0.5 else "shape"
+    mode = mode or ("brush" if rng.random() < 0.5 else "shape")
     glyphs, ids = [], []
     for ch in text:
         i = int(rng.choice(np.flatnonzero(labels == int(ch))))
@@ -226,7 +230,13 @@ def row(glyphs: list[Glyph], h: float, rng: np.random.Generator) -> np.ndarray:
 
 def digits(text: str, style: str, bank, fonts: dict[str, Path], h: float, width: float,
            rng: np.random.Generator) -> tuple[np.ndarray, dict]:
-    if style.endswith("mnist"):
+    if style.endswith("pens"):  # one pen per number: MNIST's stroke (2.5 px at 20 px of ink) less 1 to plus 2 px
+        glyphs, meta = mnist_glyphs(bank, text, h, h * (2.5 + rng.uniform(-1, 2)) / 20, rng, mode="shape")
+        if rng.random() < 1 / 3:  # one digit in pencil
+            k, f = int(rng.integers(len(glyphs))), float(rng.uniform(0.3, 0.6))
+            glyphs[k].mask = glyphs[k].mask * f
+            meta["light"] = {"digit": k, "darkness": round(f, 2)}
+    elif style.endswith("mnist"):
         glyphs, meta = mnist_glyphs(bank, text, h, width, rng)
     else:
         names = list(HERSHEY) + list(fonts)
@@ -407,7 +417,7 @@ def main(argv: list[str] | None = None) -> int:
 
     fonts = find_fonts()
     bank = None
-    if any(s.endswith("mnist") for s in args.styles):
+    if any(s.endswith(("mnist", "pens")) for s in args.styles):
         from nextnum.data import load_fixture, load_mnist
         bank = load_fixture() if args.quick else load_mnist(args.data, train=False)
     out = Path(args.out)
