@@ -172,7 +172,7 @@ def test_compare_curves_summarises_and_draws_each_run(tmp_path):
 def test_realsets_builds_a_labelled_folder_per_style(tmp_path):
     import cv2
     res = run_bench("realsets.py", None, "--out", str(tmp_path))
-    assert res["images"] == {"sketch-mnist": 3, "sketch-font": 3, "photo": 3, "photo-mnist": 3}
+    assert res["images"] == {"sketch-mnist": 3, "sketch-font": 3, "photo": 3, "photo-mnist": 3, "sketch-pens": 3, "photo-pens": 3}
     for style in res["images"]:
         labels = json.loads((tmp_path / style / "labels.json").read_text())
         assert len(labels) == 3 and all(v.isdigit() and 1 <= len(v) <= 5 for v in labels.values())
