@@ -16,9 +16,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from _common import DATA, emit_json, machine  # also puts the repo and tests/ on sys.path
+from _common import DATA, ROOT, emit_json, machine  # also puts the repo and tests/ on sys.path
 
-BARS = {"grid_pass": 0.95, "drawn_centres_inside": 0.99, "sketch-mnist": 0.92, "sketch-font": 0.92,
+BARS = {"grid_pass": 0.95, "drawn_centres_inside": 0.99, "small_read": 0.90, "sketch-mnist": 0.92, "sketch-font": 0.92,
         "photo": 0.92, "photo-mnist": 0.85}
 
 
@@ -35,20 +35,20 @@ def candidates(run: Path | None, named: list[str]) -> list[Path]:
 def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int) -> dict[str, Any]:
     import torch
     from nextnum import Predictor
-    from nextnum.evaluate import evaluate_images, evaluate_synthetic
-    from sketch_checks import drawn_numbers, one_seven_grid, summary
+    from nextnum.evaluate import evaluate_app, evaluate_images
+    from sketch_checks import drawn_numbers, drawn_small, one_seven_grid, summary
     torch.set_num_threads(1)
     pred = Predictor.load(ckpt)
     m = pred.metrics
     row: dict[str, Any] = {"checkpoint": str(ckpt), "step": m.get("steps"), "val": m.get("best_val_seq_acc")}
-    row.update(summary(one_seven_grid(pred), drawn_numbers(pred, drawn)))
+    row.update(summary(one_seven_grid(pred), drawn_numbers(pred, drawn), drawn_small(pred)))
     if realsets is not None:
         for style in BARS:
             if (realsets / style / "labels.json").is_file():
                 row[style] = evaluate_images(pred, realsets / style)[0]["sequence_accuracy"]
     if t10k:
         from nextnum.config import Config
-        res = evaluate_synthetic(pred.model, DATA, 2000, 0, Config().data)
+        res = evaluate_app(pred, DATA, 2000, 0, Config.load(ROOT / "configs" / "full.json").data)
         row["t10k"], row["t10k_5_digits"] = res["sequence_accuracy"], res["by_length"]["5"]
     return row
 

@@ -95,13 +95,14 @@ DIGIT_STROKES: dict[str, list[list[tuple[float, float]]]] = {
 }
 
 
-def stroke_number(text: str, rng: np.random.Generator) -> tuple[np.ndarray, list[tuple[int, int]]]:
+def stroke_number(text: str, rng: np.random.Generator, height: float | None = None,
+                  width: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """`text` drawn on the sketchpad from strokes, as a mouse draws it: each digit's template wobbled,
-    slanted and sized at random, 10-18 px brush, gaps of 0.15-0.6 digit heights. Returns the layer and
-    each digit's ink span (x0, x1) in px, in reading order."""
+    slanted and sized at random (150-210 px tall unless `height`), 10-18 px brush unless `width`, gaps of
+    0.15-0.6 digit heights. Returns the layer and each digit's ink span (x0, x1) in px, in reading order."""
     H, W = SKETCH_HW
-    width = int(rng.integers(10, 19))
-    h = float(rng.uniform(150, 210))
+    width = width or int(rng.integers(10, 19))
+    h = height or float(rng.uniform(150, 210))
     slant = float(rng.uniform(-0.12, 0.2))
     shapes, x = [], 0.0
     for ch in text:

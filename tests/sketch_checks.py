@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from drawings import one_seven, stroke_number
+from drawings import SKETCH_HW, one_seven, stroke_number
 
 ORDERS = ("17", "71")
 WIDTHS = (10, 12, 14, 16, 18)  # brush px
@@ -64,10 +64,27 @@ def drawn_numbers(predictor, n: int = 200, seed: int = 0) -> list[dict[str, Any]
     return rows
 
 
-def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]]) -> dict[str, float]:
+def drawn_small(predictor, n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
+    """Read n numbers of 1-3 digits drawn small: 30% of the pad's height (90 px), the page's 14 px brush."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        text = "".join(str(d) for d in rng.integers(0, 10, i % 3 + 1))
+        img, _ = stroke_number(text, rng, height=0.3 * SKETCH_HW[0], width=14)
+        p = predictor.predict(img, explain=False)
+        rows.append({"text": text, "read": p.text})
+    return rows
+
+
+def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]],
+            small: list[dict[str, Any]] | None = None) -> dict[str, float]:
     """The figures the checks are judged on."""
     inside = [c for r in drawn if r["centres_inside"] for c in r["centres_inside"]]
-    return {"grid_pass": float(np.mean([r["passed"] for r in grid])),
-            "grid_read": float(np.mean([r["read"] == r["order"] for r in grid])),
-            "drawn_read": float(np.mean([r["read"] == r["text"] for r in drawn])),
-            "drawn_centres_inside": float(np.mean(inside)) if inside else 0.0}
+    out = {"grid_pass": float(np.mean([r["passed"] for r in grid])),
+           "grid_read": float(np.mean([r["read"] == r["order"] for r in grid])),
+           "drawn_read": float(np.mean([r["read"] == r["text"] for r in drawn])),
+           "drawn_centres_inside": float(np.mean(inside)) if inside else 0.0}
+    if small:
+        out["small_read"] = float(np.mean([r["read"] == r["text"] for r in small]))
+        out["small_nothing"] = float(np.mean([r["read"] == "" for r in small]))
+    return out
