@@ -10,29 +10,30 @@ import time
 import urllib.request
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "checkpoints" / "nextnum"
+from conftest import ROOT, SHIPPED  # noqa: F401 (the bench scripts import them from here too)
 
 
 def shipped_available() -> bool:
     return (SHIPPED / "model.safetensors").is_file() and (SHIPPED / "config.json").is_file()
 
 
-def make_checkpoints(root: Path) -> str:
-    """Fill root with two smoke models (different seeds), a broken folder, and a copy of the shipped
-    model when there is one. Returns the name to start the app with."""
-    import torch
-    from nextnum.config import Config
-    from nextnum.data import load_fixture
-    from nextnum.train import train
-
-    torch.set_num_threads(1)
+def make_checkpoints(root: Path, tiny: Path | None = None) -> str:
+    """Fill root with two smoke models (different seeds: copied from `tiny`, the tests' session-wide ones,
+    or trained now), a broken folder, and a copy of the shipped model when there is one. Returns the name to
+    start the app with."""
     root.mkdir(parents=True, exist_ok=True)
-    bank = load_fixture()
     for name, seed in (("smoke-a", 0), ("smoke-b", 1)):
+        if tiny is not None:
+            shutil.copytree(tiny / name, root / name)
+            continue
+        import torch
+        from nextnum.config import Config
+        from nextnum.data import load_fixture
+        from nextnum.train import train
+        torch.set_num_threads(1)
         cfg = Config.load(ROOT / "configs" / "smoke.json")
         cfg.train.steps, cfg.train.seed = 10, seed
-        train(cfg, root / name, bank=bank, resume=False)
+        train(cfg, root / name, bank=load_fixture(), resume=False)
     broken = root / "broken"
     broken.mkdir()
     shutil.copy(root / "smoke-a" / "config.json", broken / "config.json")

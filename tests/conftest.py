@@ -1,12 +1,23 @@
-"""Shared test setup."""
+"""What the tests share: the repository's paths, one tiny trained checkpoint, the app built in-process, the
+reading handlers without the rest of the app, and one app server for the tests that need a real one."""
+from __future__ import annotations
+
 from pathlib import Path
 
 import pytest
 import torch
 
-# The tensors here are tiny: one thread is faster than several, and on a busy machine (CI runners,
-# a training run in the background) several threads spin-waiting on each other made the suite ~8x slower.
-torch.set_num_threads(1)
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS = ROOT / "configs"
+SMOKE = CONFIGS / "smoke.json"  # the smallest model: 30 steps, validation every 15
+EXAMPLES = ROOT / "examples"
+SHIPPED = ROOT / "checkpoints" / "nextnum"  # the shipped model: reads the fixture's digits well
+
+
+def pytest_configure(config) -> None:
+    # The tensors here are tiny: one thread is faster than several, and on a busy machine (CI runners,
+    # a training run in the background) several threads spin-waiting on each other made the suite ~8x slower.
+    torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
@@ -15,6 +26,59 @@ def predictor():
     A test file may define its own `predictor` instead."""
     from nextnum import NextNum, Predictor
     from nextnum.config import Config
-    cfg = Config.load(Path(__file__).resolve().parent.parent / "configs" / "default.json")
+    cfg = Config.load(CONFIGS / "default.json")
     torch.manual_seed(0)
     return Predictor(NextNum(cfg.model), cfg)
+
+
+class OneModel:
+    """What the reading handlers need of the app's checkpoints: every name gives this Predictor."""
+
+    def __init__(self, predictor) -> None:
+        self._predictor = predictor
+
+    def predictor(self, name: str | None):
+        return self._predictor
+
+
+@pytest.fixture
+def reading_handlers(predictor):
+    """The app's event handlers for reading (read, read_pad, stages, read_frame) over `predictor`."""
+    from nextnum.web.events import Handlers
+    return Handlers(OneModel(predictor))
+
+
+@pytest.fixture
+def built_app(tmp_path):
+    """app.build over an empty checkpoints folder: the page's layout and events, no server."""
+    import app
+    from nextnum.web.models import Checkpoints
+    from nextnum.web.train_runs import TrainingSlot
+    return app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoints(tmp_path_factory) -> Path:
+    """Two smoke models trained once per test run (smoke-a, smoke-b: different seeds), in a folder to copy."""
+    from nextnum.config import Config
+    from nextnum.data import load_fixture
+    from nextnum.train import train
+    root = tmp_path_factory.mktemp("tiny")
+    for name, seed in (("smoke-a", 0), ("smoke-b", 1)):
+        cfg = Config.load(SMOKE)
+        cfg.train.steps, cfg.train.seed = 10, seed
+        train(cfg, root / name, bank=load_fixture(), resume=False)
+    return root
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory, tiny_checkpoints):
+    """python app.py once per test run, with the default settings, serving the tiny models, a broken folder
+    and a copy of the shipped model (see appserver.make_checkpoints)."""
+    from appserver import AppServer, make_checkpoints
+    tmp = tmp_path_factory.mktemp("app")
+    start_with = make_checkpoints(tmp / "checkpoints", tiny_checkpoints)
+    app = AppServer(tmp / "checkpoints", start_with, tmp / "app.log")
+    app.root, app.start_with = tmp / "checkpoints", start_with
+    yield app
+    app.close()

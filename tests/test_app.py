@@ -1,5 +1,5 @@
-"""The app through gradio_client: app.py runs in a subprocess on a free loopback port, as a fresh clone
-would run it (no MNIST, so the Train tab uses the built-in sample), serving small smoke checkpoints
+"""The app through gradio_client: app.py (conftest.app_server) runs in a subprocess on a free loopback port,
+as a fresh clone would run it (no MNIST, so the Train tab uses the built-in sample), serving small smoke checkpoints
 (and a copy of checkpoints/nextnum when it exists)."""
 from __future__ import annotations
 
@@ -15,31 +15,21 @@ import cv2
 import numpy as np
 import pytest
 
-from appserver import ROOT, AppServer, make_checkpoints, shipped_available
+from appserver import shipped_available
+from conftest import EXAMPLES, ROOT
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
-EXAMPLES = ROOT / "examples"
 LABELS = json.loads((EXAMPLES / "labels.json").read_text())
 # The shipped model reads all 6 examples (`python -m nextnum.evaluate --images examples`); no margin: the
 # examples are the first thing a visitor reads, so a model that misreads one of them does not ship.
 SHIPPED_EXAMPLES_READ = 6 - 0
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("app")
-    start_with = make_checkpoints(tmp / "checkpoints")
-    app = AppServer(tmp / "checkpoints", start_with, tmp / "app.log")
-    app.root, app.start_with = tmp / "checkpoints", start_with
-    yield app
-    app.close()
-
-
 @pytest.fixture
-def client(server):
-    return Client(server.url, verbose=False)  # a new client is a new session: its own live model
+def client(app_server):
+    return Client(app_server.url, verbose=False)  # a new client is a new session: its own live model
 
 
 def read(client, path) -> tuple[str, dict]:
@@ -47,15 +37,15 @@ def read(client, path) -> tuple[str, dict]:
     return out[0], out[-1]
 
 
-def test_endpoints_are_named(server):
-    with urllib.request.urlopen(f"{server.url}/gradio_api/info") as r:
+def test_endpoints_are_named(app_server):
+    with urllib.request.urlopen(f"{app_server.url}/gradio_api/info") as r:
         names = set(json.load(r)["named_endpoints"])
     assert {"/predict", "/predict_frame_once", "/train", "/stop_training", "/select_checkpoint"} <= names
 
 
-def test_every_api_output_has_a_name_that_says_what_it_is(server):
+def test_every_api_output_has_a_name_that_says_what_it_is(app_server):
     """An API user sees each output by its label: none is left as Gradio's "value_<id>"."""
-    with urllib.request.urlopen(f"{server.url}/gradio_api/info") as r:
+    with urllib.request.urlopen(f"{app_server.url}/gradio_api/info") as r:
         endpoints = json.load(r)["named_endpoints"]
     unnamed = {ep: [o.get("label") for o in v["returns"]] for ep, v in endpoints.items()
                if any(not o.get("label") or str(o["label"]).startswith("value_") for o in v["returns"])}
@@ -113,9 +103,9 @@ def test_webcam_twin_endpoint_reads_a_frame(client, tmp_path):
         assert text == "385"
 
 
-def test_checkpoint_switch_changes_the_model(client, server):
+def test_checkpoint_switch_changes_the_model(client, app_server):
     _, before = read(client, EXAMPLES / "385.png")
-    assert before["checkpoint"] == server.start_with
+    assert before["checkpoint"] == app_server.start_with
     client.predict("smoke-b", api_name="/select_checkpoint")
     _, after = read(client, EXAMPLES / "385.png")
     assert after["checkpoint"] == "smoke-b"
@@ -139,22 +129,22 @@ def wait_for_a_step(job, timeout: float = 60) -> None:
 
 
 @pytest.mark.slow
-def test_a_second_run_is_refused_while_one_trains(server, client):
+def test_a_second_run_is_refused_while_one_trains(app_server, client):
     job = client.submit("smoke", 20_000, 0.003, 16, 3, 16, "long-run", api_name="/train")  # ends only when stopped
     try:
         wait_for_a_step(job)
-        other = Client(server.url, verbose=False)  # a second user while the first trains
+        other = Client(app_server.url, verbose=False)  # a second user while the first trains
         busy = other.predict("smoke", 24, 0.003, 16, 3, 16, "second-run", api_name="/train")[0]
         assert "training is busy" in busy, busy
         assert read(other, EXAMPLES / "17.png")[0].isdigit()  # reading keeps working meanwhile
-        assert not job.done() and not (server.root / "second-run").exists()
+        assert not job.done() and not (app_server.root / "second-run").exists()
     finally:
         client.predict(api_name="/stop_training")
         job.result(timeout=90)
 
 
 @pytest.mark.slow
-def test_training_streams_progress_and_adds_a_checkpoint(server, client):
+def test_training_streams_progress_and_adds_a_checkpoint(app_server, client):
     job = client.submit("smoke", 60, 0.003, 16, 3, 16, "ui-run", api_name="/train")
     final = job.result(timeout=90)
     lines = [o[0] for o in job.outputs() if isinstance(o[0], str)]
@@ -162,45 +152,45 @@ def test_training_streams_progress_and_adds_a_checkpoint(server, client):
     assert "finished" in final[0] and "checkpoints/ui-run" in final[0]
     assert {"step", "value", "metric"} <= set(final[1]["columns"])  # loss curve, then accuracy curves
     assert final[4]["data"], "evaluation table by length"
-    metrics = json.loads((server.root / "ui-run" / "metrics.json").read_text())
+    metrics = json.loads((app_server.root / "ui-run" / "metrics.json").read_text())
     assert metrics["status"] == "finished" and "by_length" in metrics["evaluation"]
-    assert not (server.root / "ui-run" / "resume.safetensors").exists()
-    assert not [p for p in server.root.iterdir() if p.name.startswith(".training")]
+    assert not (app_server.root / "ui-run" / "resume.safetensors").exists()
+    assert not [p for p in app_server.root.iterdir() if p.name.startswith(".training")]
     client.predict("ui-run", api_name="/select_checkpoint")
     assert read(client, EXAMPLES / "17.png")[1]["checkpoint"] == "ui-run"
 
 
 @pytest.mark.slow
-def test_training_can_start_from_a_checkpoint_of_the_same_shape(server, client):
+def test_training_can_start_from_a_checkpoint_of_the_same_shape(app_server, client):
     wide = client.predict("smoke", 12, 0.003, 16, 3, 24, "too-wide", "smoke-a", api_name="/train")[0]
     assert "Cannot start" in wide and "dim 16 in the checkpoint, 24 in the config" in wide
     assert "Cannot start" in client.predict("smoke", 12, 0.003, 16, 3, 16, "x", "../smoke-a", api_name="/train")[0]
-    assert not (server.root / "too-wide").exists() and not (server.root / "x").exists()
+    assert not (app_server.root / "too-wide").exists() and not (app_server.root / "x").exists()
     job = client.submit("smoke", 12, 0.003, 16, 3, 16, "tuned", "smoke-a", api_name="/train")
     final = job.result(timeout=90)
     assert any("from the weights of smoke-a" in o[0] for o in job.outputs() if isinstance(o[0], str))
     assert "finished" in final[0] and "checkpoints/tuned" in final[0]
     assert "tuned" in [c[0] for c in final[6]["choices"]]  # it can be the next run's starting point (the token State is not returned)
-    metrics = json.loads((server.root / "tuned" / "metrics.json").read_text())
+    metrics = json.loads((app_server.root / "tuned" / "metrics.json").read_text())
     assert Path(metrics["init"]).name == "smoke-a" and metrics["init_metrics"]["status"] == "finished"
 
 
 @pytest.mark.slow
-def test_stopping_training_keeps_the_best_checkpoint(server, client):
+def test_stopping_training_keeps_the_best_checkpoint(app_server, client):
     job = client.submit("smoke", 20_000, 0.003, 16, 3, 16, "stopped-run", api_name="/train")
     wait_for_a_step(job)
     assert "Stopping" in client.predict(api_name="/stop_training")
     final = job.result(timeout=120)  # a run of 20,000 steps that did not stop would take far longer
-    assert "stopped" in final[0] and (server.root / "stopped-run" / "model.safetensors").is_file()
-    assert "Nothing of yours" in Client(server.url, verbose=False).predict(api_name="/stop_training")
+    assert "stopped" in final[0] and (app_server.root / "stopped-run" / "model.safetensors").is_file()
+    assert "Nothing of yours" in Client(app_server.url, verbose=False).predict(api_name="/stop_training")
 
 
-def test_safe_defaults(server):
-    for path in ("/etc/passwd", str(ROOT / "app.py"), str(server.root / "smoke-a" / "config.json"), "../../etc/passwd"):
+def test_safe_defaults(app_server):
+    for path in ("/etc/passwd", str(ROOT / "app.py"), str(app_server.root / "smoke-a" / "config.json"), "../../etc/passwd"):
         with pytest.raises(urllib.error.HTTPError) as e:
-            urllib.request.urlopen(f"{server.url}/gradio_api/file={path}")
+            urllib.request.urlopen(f"{app_server.url}/gradio_api/file={path}")
         assert e.value.code in (403, 404), path
-    with urllib.request.urlopen(f"{server.url}/config") as r:
+    with urllib.request.urlopen(f"{app_server.url}/config") as r:
         config = json.load(r)
     assert config["max_file_size"] == 5 * 1024 * 1024
-    assert server.alive()
+    assert app_server.alive()

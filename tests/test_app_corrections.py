@@ -15,11 +15,12 @@ import cv2
 import numpy as np
 import pytest
 
-from appserver import ROOT, AppServer, shipped_available
+from appserver import AppServer, shipped_available
 from drawings import mirrored_number
 
 gradio_client = pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
+from conftest import ROOT
 
 pytestmark = pytest.mark.skipif(not shipped_available(), reason="needs the shipped checkpoint")
 
@@ -32,6 +33,7 @@ def start(tmp: Path) -> AppServer:
 
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
+    # its own server: the tests count and read back every correction saved, so the store must be theirs alone
     tmp = tmp_path_factory.mktemp("corr")
     server = start(tmp)
     server.tmp = tmp

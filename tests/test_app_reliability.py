@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import importlib.util
 import json
 import queue
 import shutil
@@ -28,7 +27,7 @@ import numpy as np
 import pytest
 import torch
 
-from appserver import ROOT, AppServer, make_checkpoints
+from appserver import AppServer, make_checkpoints
 from drawings import typed
 from procmem import memory_mb
 from test_reliability import write_bad_files
@@ -38,8 +37,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from nextnum import checkpoint  # noqa: E402
-from nextnum.web.models import Checkpoints  # noqa: E402
-from nextnum.web.train_runs import TrainingSlot  # noqa: E402
+from conftest import ROOT
 
 STREAM_S = 3  # NEXTNUM_STREAM_SECONDS: a webcam session's time limit
 CACHE_S = 6  # NEXTNUM_CACHE_SECONDS: uploads and returned images older than this are deleted
@@ -67,10 +65,11 @@ def damage(root: Path, outside: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(tmp_path_factory, tiny_checkpoints):
+    # its own server: damaged checkpoint folders, one webcam stream at a time, short stream and cache limits
     tmp = tmp_path_factory.mktemp("reliability")
     root = tmp / "checkpoints"
-    start_with = make_checkpoints(root)
+    start_with = make_checkpoints(root, tiny_checkpoints)
     damage(root, tmp)
     env = {"GRADIO_TEMP_DIR": str(tmp / "cache"), "NEXTNUM_STREAM_SECONDS": str(STREAM_S), "NEXTNUM_STREAMS": "1",
            "NEXTNUM_CACHE_SECONDS": str(CACHE_S), "NEXTNUM_LOG": "INFO"}
@@ -610,11 +609,8 @@ def test_an_input_cannot_name_a_file_on_the_server(server, path):
     assert "nextnum.app" not in new, f"the app's function saw the file: {new}"  # refused before it ran
 
 
-def test_limits_are_set_where_the_app_is_built(tmp_path):
-    spec = importlib.util.spec_from_file_location("nextnum_app", ROOT / "app.py")
-    app = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(app)
-    demo = app.build(Checkpoints(tmp_path), TrainingSlot(tmp_path, lambda: None), "")
+def test_limits_are_set_where_the_app_is_built(built_app):
+    demo = built_app
     fns = {f.api_name: f for f in demo.fns.values()}
     stream = fns["predict_frame"]
     assert (stream.time_limit, stream.concurrency_limit) == (30, 4)  # Settings' defaults

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from PIL import Image, PngImagePlugin
 
-from appserver import ROOT, SHIPPED, AppServer, shipped_available
+from appserver import AppServer, shipped_available
 from procmem import memory_mb
 
 httpx = pytest.importorskip("httpx")
@@ -21,6 +21,7 @@ pytest.importorskip("gradio_client")
 from gradio_client import Client, handle_file  # noqa: E402
 
 from nextnum import inputs  # noqa: E402
+from conftest import ROOT, SHIPPED
 
 pytestmark = pytest.mark.skipif(not shipped_available(), reason="needs the shipped checkpoint")
 QUEUE = 4  # NEXTNUM_QUEUE for the local server: events that may wait
@@ -39,6 +40,7 @@ def start(tmp: Path, **env: str) -> AppServer:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
+    # its own server: a short queue (NEXTNUM_QUEUE) that the tests fill, and short stream limits
     app = start(tmp_path_factory.mktemp("local"))
     yield app
     app.close()

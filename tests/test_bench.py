@@ -9,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "checkpoints" / "nextnum"
+from conftest import ROOT, SHIPPED
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import ROOT, SHIPPED
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "checkpoints" / "nextnum"
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,5 @@
 """Confidence calibration: the temperature is stored, applied where probabilities are made, and fitted right."""
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,9 +10,8 @@ from nextnum.calibrate import Decoded, confidences, ece, fit_temperature, reliab
 from nextnum.config import EOS, Config
 from nextnum.data import fixed_batches, load_fixture
 from nextnum.model import NextNum
+from conftest import ROOT, SMOKE
 
-ROOT = Path(__file__).resolve().parent.parent
-SMOKE = ROOT / "configs" / "smoke.json"
 CAP = 0.96  # about where label smoothing 0.05 holds a digit's raw softmax
 
 

@@ -2,7 +2,6 @@
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +9,8 @@ import torch
 from nextnum import checkpoint
 from nextnum.config import Config
 from nextnum.model import NextNum
+from conftest import SMOKE
 
-SMOKE = Path(__file__).resolve().parent.parent / "configs" / "smoke.json"
 
 
 def model_and_cfg(seed: int = 0) -> tuple[NextNum, Config]:

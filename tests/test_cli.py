@@ -3,7 +3,6 @@ on a small labelled folder of MNIST handwriting drawn large, as on a sketchpad."
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import cv2
 import numpy as np
@@ -14,9 +13,8 @@ from nextnum import checkpoint, evaluate
 from nextnum import read
 from nextnum.config import Config
 from nextnum.model import NextNum
+from conftest import ROOT, SHIPPED
 
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "checkpoints" / "nextnum"
 HAS_SHIPPED = (SHIPPED / "model.safetensors").exists()
 LABELS = ["7", "42", "305", "1896", "0", "63", "518", "2749", "90", "4"]
 # The shipped model reads all ten of these (sequence accuracy 1.0, measured with `python -m nextnum.evaluate

@@ -19,8 +19,8 @@ import pytest
 
 from nextnum import corrections as C
 from nextnum.scoring import score_corrections
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def png(tmp_path: Path, seed: int = 0, name: str = "img.png") -> Path:

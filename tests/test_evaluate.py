@@ -10,8 +10,8 @@ from nextnum.config import Config
 from nextnum.data import fixed_batches, load_fixture
 from nextnum.evaluate import evaluate_images, predict_batches, score
 from nextnum.model import NextNum
+from conftest import SMOKE
 
-SMOKE = Path(__file__).resolve().parent.parent / "configs" / "smoke.json"
 
 
 def test_score_exact_figures():

@@ -1,5 +1,4 @@
 """ONNX export: onnxruntime reads the same digits as PyTorch, with probabilities and attention within 1e-4."""
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -10,9 +9,9 @@ from nextnum.data import fixed_batches, load_fixture
 from nextnum import export as E
 from nextnum.export import GreedyLoop, cached_export, compare, export
 from nextnum.model import NextNum
+from conftest import ROOT
 
 pytest.importorskip("onnxruntime")
-ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.mark.parametrize("name", ["smoke", "default"])

@@ -91,14 +91,10 @@ def test_the_webcam_image_is_decoded_by_nextnums_decoder(tmp_path):
     np.testing.assert_array_equal(cam.preprocess(ImageData(url=url)), got)
 
 
-def test_every_tab_sits_in_one_tab_bar(tmp_path):
+def test_every_tab_sits_in_one_tab_bar(built_app):
     """A component placed beside the tabs rather than inside one splits Gradio's tab bar: the tabs after it
     show in a second bar, with their content on the page at the same time as the chosen tab's."""
-    import app
-    from nextnum.web.models import Checkpoints
-    from nextnum.web.train_runs import TrainingSlot
-    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
-    cfg = demo.get_config_file()
+    cfg = built_app.get_config_file()
     kinds = {c["id"]: c.get("type") for c in cfg["components"]}
 
     def find(node, kind):

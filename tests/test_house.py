@@ -2,8 +2,8 @@
 no function over 100 lines, and each module opens with its purpose in a docstring."""
 import ast
 from pathlib import Path
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 MODULE_LINES, FUNCTION_LINES = 350, 100
 
 

@@ -6,11 +6,10 @@ import ast
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import pytest
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "nextnum"
 # lower layers first; a module may import its own layer or lower ones
 LAYERS = [

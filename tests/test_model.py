@@ -1,5 +1,4 @@
 """Model invariants: shapes, size budget, causality, fused == manual attention, cached decoding."""
-from pathlib import Path
 
 import pytest
 import torch
@@ -7,8 +6,8 @@ import torch
 from nextnum.config import BOS, EOS, PAD, VOCAB, Config
 from nextnum.model import Attention, NextNum
 from nextnum.web.train_runs import training_configs
+from conftest import CONFIGS
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def make(name: str, big: bool = False, seed: int = 0) -> NextNum:

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from appserver import ROOT, SHIPPED, AppServer, shipped_available
+from conftest import ROOT, SHIPPED
+
+from appserver import AppServer, shipped_available
 from nextnum import runtime as R
 
 pytestmark = [pytest.mark.skipif(not shipped_available(), reason="needs checkpoints/nextnum"),
@@ -61,7 +63,7 @@ def test_the_app_serving_a_reading_loads_no_torch(tmp_path):
     from gradio_client import Client, handle_file
     root = tmp_path / "checkpoints"
     shutil.copytree(SHIPPED, root / "nextnum")
-    app = AppServer(root, "nextnum", tmp_path / "app.log")
+    app = AppServer(root, "nextnum", tmp_path / "app.log")  # its own: a process that has never trained or imported torch
     try:
         c = Client(app.url, verbose=False)
         res = c.predict(handle_file(str(ROOT / "examples" / "4072.png")), api_name="/predict")

@@ -8,9 +8,10 @@ import sys
 import numpy as np
 import pytest
 
-from appserver import ROOT, shipped_available
+from appserver import shipped_available
 from drawings import stroke_number
 from nextnum import runtime as R
+from conftest import ROOT
 
 pytestmark = [pytest.mark.skipif(not shipped_available(), reason="needs checkpoints/nextnum"),
               pytest.mark.skipif(not R.has_onnxruntime(), reason="needs onnxruntime")]

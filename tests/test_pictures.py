@@ -11,7 +11,6 @@ import torch
 from drawings import typed
 from nextnum import attention as A
 from nextnum.web import views, webcam
-from nextnum.web.events import Handlers
 
 
 @pytest.fixture(scope="module")
@@ -70,9 +69,8 @@ def test_the_webcam_tint_is_drawn_at_a_quarter_size(predictor):
     assert colour.shape == (120, 160, 3) and alpha.shape == (120, 160) and 0 < alpha.max() <= 0.7
 
 
-def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predictor, monkeypatch):
-    ev = Handlers.__new__(Handlers)  # only the reading handlers: no checkpoints, training or corrections
-    ev.predictor = lambda live: predictor
+def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predictor, reading_handlers, monkeypatch):
+    ev = reading_handlers
     img = typed("27")
     assert ev.read(img, "m", "rollout", "mean", False)[5] == []  # a page with the accordion closed
     assert len(ev.read(img, "m", "rollout", "mean", True)[5]) == 6  # ... and open
@@ -88,11 +86,8 @@ def test_stage_pictures_follow_the_accordion_or_the_api_callers_request(predicto
     assert ev.stages(None, "m") == ([], True)
 
 
-def test_the_app_fills_the_stages_when_their_accordion_opens(tmp_path):
-    import app
-    from nextnum.web.models import Checkpoints
-    from nextnum.web.train_runs import TrainingSlot
-    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
+def test_the_app_fills_the_stages_when_their_accordion_opens(built_app):
+    demo = built_app
     cfg = demo.get_config_file()
     deps = [SimpleNamespace(**d) for d in cfg["dependencies"]]
     kinds = {c["id"]: c.get("type") for c in cfg["components"]}
@@ -101,16 +96,12 @@ def test_the_app_fills_the_stages_when_their_accordion_opens(tmp_path):
     assert len([d for d in deps if any(t[1] == "collapse" for t in d.targets)]) == 2
 
 
-def test_every_digit_map_of_a_reading_has_a_numeric_height(tmp_path):
+def test_every_digit_map_of_a_reading_has_a_numeric_height(built_app):
     """A numeric height, since with height "auto" Gradio keeps the gallery at least 450 px high on wide windows,
     most of it empty under the maps; the webcam's five side by side. (That the maps of a reading are in view
     beside the pad is checked in a browser: tests/e2e/test_browser.py.)"""
-    import app
     from nextnum.config import ModelConfig
-    from nextnum.web.models import Checkpoints
-    from nextnum.web.train_runs import TrainingSlot
-    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
-    maps = [c["props"] for c in demo.get_config_file()["components"]
+    maps = [c["props"] for c in built_app.get_config_file()["components"]
             if c.get("type") == "gallery" and c["props"].get("label") == "Where it looked for each digit"]
     assert len(maps) == 3  # Draw, Webcam, Upload
     assert all(isinstance(m["height"], (int, float)) for m in maps)

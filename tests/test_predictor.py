@@ -13,6 +13,7 @@ from nextnum import Prediction, Predictor
 from nextnum.checkpoint import CheckpointError
 from nextnum.config import Config
 from nextnum.predictor import LIMIT_NOTE
+from conftest import EXAMPLES
 
 
 drawing = partial(typed, hw=(240, 640), org=(60, 170))
@@ -120,12 +121,11 @@ FAITHFUL_GAP = 0.71 - 0.3  # the measured gap less a margin of 0.3
 
 
 def test_shipped_model_attention_is_faithful():
-    from pathlib import Path
 
     from drawings import stroke_number
     from nextnum.analyze import faithfulness_summary
     p = Predictor.load()
-    examples = sorted((Path(__file__).resolve().parent.parent / "examples").glob("*.png"))
+    examples = sorted(EXAMPLES.glob("*.png"))
     images = [cv2.imread(str(f), cv2.IMREAD_UNCHANGED) for f in examples]
     drawn = ("17", "305", "4096", "28", "71")  # bench/faithfulness.py's mouse-drawn set
     images += [stroke_number(t, np.random.default_rng(i))[0] for i, t in enumerate(drawn)]

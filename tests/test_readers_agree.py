@@ -13,9 +13,10 @@ import cv2
 import numpy as np
 import pytest
 
-from appserver import ROOT, SHIPPED, AppServer, shipped_available
+from appserver import shipped_available
 from drawings import thin_one_far_seven, typed
 from nextnum.inputs import READ_SIDE
+from conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not shipped_available(), reason="needs checkpoints/nextnum")]
 TOLERANCE = 0.01
@@ -106,17 +107,13 @@ def test_evaluate_images_reads_as_the_predictor(folder, readings):
         agree(row["file"], row["pred"], row["confidence"], readings)
 
 
-def test_the_app_reads_as_the_predictor(folder, readings, tmp_path):
+def test_the_app_reads_as_the_predictor(folder, readings, app_server):
     gradio_client = pytest.importorskip("gradio_client")
-    shutil.copytree(SHIPPED, tmp_path / "checkpoints" / "nextnum")
-    server = AppServer(tmp_path / "checkpoints", "nextnum", tmp_path / "app.log")
-    try:
-        client = gradio_client.Client(server.url, verbose=False, download_files=False)
-        for name in readings:
-            out = client.predict(gradio_client.handle_file(str(folder / name)), api_name="/predict")
-            info = out[-1]
-            assert out[0] == info["text"]
-            agree(name, info["text"], info["confidence"], readings)
-            assert info["box"] == readings[name][2], name
-    finally:
-        server.close()
+    assert app_server.start_with == "nextnum"  # a new client reads with the shipped model
+    client = gradio_client.Client(app_server.url, verbose=False, download_files=False)
+    for name in readings:
+        out = client.predict(gradio_client.handle_file(str(folder / name)), api_name="/predict")
+        info = out[-1]
+        assert out[0] == info["text"]
+        agree(name, info["text"], info["confidence"], readings)
+        assert info["box"] == readings[name][2], name

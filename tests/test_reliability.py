@@ -23,8 +23,8 @@ from nextnum.config import EOS
 from nextnum.predictor import LIMIT_NOTE
 from nextnum.web.views import reading_html
 from nextnum.inputs import MAX_SIDE, READ_SIDE, ImageError
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def png_claiming(w: int, h: int) -> bytes:

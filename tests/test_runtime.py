@@ -3,7 +3,6 @@ missing or fails (one log line), and one exported graph per weights, never an ol
 import logging
 import shutil
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,8 +16,8 @@ from nextnum import runtime as R
 from nextnum.checkpoint import SHIPPED, save
 from nextnum.config import Config
 from nextnum.model import NextNum
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 DRAWN = [typed(t, hw=(240, 640), org=(60, 170)) for t in ("4072", "17", "385", "9", "26")]
 
 

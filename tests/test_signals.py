@@ -8,6 +8,7 @@ import torch
 from nextnum.config import Config, ModelConfig, TrainConfig
 from nextnum.data import Batch, token_labels, token_masks
 from nextnum.train import lr_at, max_len_at
+from conftest import SMOKE
 
 TC = TrainConfig(lr=1e-3, min_lr_frac=0.1, warmup=10)
 
@@ -76,11 +77,10 @@ def test_warmup_then_decay_meet_without_a_jump():
 
 def test_training_steps_at_the_schedules_lr(tmp_path):
     """The optimizer's lr at every step is lr_at of that step's progress (torch's LambdaLR applies it)."""
-    from pathlib import Path
 
     from nextnum.data import load_fixture
     from nextnum.train import train
-    cfg = Config.load(Path(__file__).resolve().parent.parent / "configs" / "smoke.json")
+    cfg = Config.load(SMOKE)
     cfg.train.steps, cfg.train.warmup, cfg.train.eval_every = 30, 5, 1000
     seen = []
     train(cfg, tmp_path / "run", bank=load_fixture(), resume=False, on_progress=seen.append)

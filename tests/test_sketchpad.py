@@ -11,7 +11,6 @@ from drawings import one_seven, typed
 from nextnum import inputs
 from nextnum.inputs import ImageError, read_image, to_array
 from nextnum.web import sketchpad, views
-from nextnum.web.events import Handlers
 
 
 def data_url(png: bytes) -> str:
@@ -52,10 +51,9 @@ def test_data_urls_that_hold_no_readable_image_are_refused_with_a_message(monkey
         to_array(data_url(png(typed("4072"))))
 
 
-def test_the_draw_tab_reads_the_pad_keeps_the_drawing_and_empties_the_results_when_cleared(predictor):
+def test_the_draw_tab_reads_the_pad_keeps_the_drawing_and_empties_the_results_when_cleared(predictor, reading_handlers):
     import gradio as gr
-    ev = Handlers.__new__(Handlers)  # only the reading handlers: no checkpoints, training or corrections
-    ev.predictor = lambda live: predictor
+    ev = reading_handlers
     img = typed("27")
     url = data_url(png(img))
     got = ev.read_pad(url, "m", "rollout", "mean", False)
@@ -69,14 +67,11 @@ def test_the_draw_tab_reads_the_pad_keeps_the_drawing_and_empties_the_results_wh
         ev.read_pad("data:image/png;base64,???", "m", "rollout", "mean", False)
 
 
-def test_the_page_and_the_api_read_a_drawing_through_the_pads_own_events(tmp_path):
+def test_the_page_and_the_api_read_a_drawing_through_the_pads_own_events(built_app):
     """The pad shows only what was drawn on it (or an example it was handed in the page): an event that set
     its value would leave the canvas showing something else than what is read. API clients read a drawing
     through the pad's own event (/read_sketch, a data URL): there is no second way in, and no image editor."""
-    import app
-    from nextnum.web.models import Checkpoints
-    from nextnum.web.train_runs import TrainingSlot
-    demo = app.build(Checkpoints(tmp_path / "checkpoints"), TrainingSlot(tmp_path / "checkpoints", lambda: None), "")
+    demo = built_app
     cfg = demo.get_config_file()
     comps = {c["id"]: c for c in cfg["components"]}
     pad = next(i for i, c in comps.items() if c.get("props", {}).get("elem_id") == "sketch")

@@ -1,6 +1,5 @@
 """Sweep variants and report files; attention statistics and accuracy by layout on hand-made cases."""
 import csv
-from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +9,8 @@ from nextnum.config import EOS, VOCAB, Config, ModelConfig
 from nextnum.data import Batch
 from nextnum.model import Generation
 from nextnum.sweep import variants, write
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_variants_change_one_factor_at_a_time():

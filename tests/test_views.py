@@ -1,6 +1,5 @@
 """What a reading card says: the 5-digit note only where the reading may be cut short, the whole reading's
 confidence with what it is, and an empty card in the words of its tab."""
-from pathlib import Path
 
 import cv2
 import pytest
@@ -9,8 +8,8 @@ from appserver import shipped_available
 from drawings import typed
 from nextnum.predictor import LIMIT_NOTE
 from nextnum.web import views
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 NOTE = LIMIT_NOTE.format(n=5)
 
 

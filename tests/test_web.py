@@ -19,10 +19,9 @@ from nextnum.web import webcam
 from nextnum.web.models import Checkpoints
 from nextnum.web.train_runs import build_config, training_configs
 
-ROOT = Path(__file__).resolve().parent.parent
 from nextnum.web.views import model_card
+from conftest import CONFIGS, ROOT
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 
 
 def test_model_card_of_the_shipped_model_names_both_training_stages():

@@ -33,12 +33,15 @@ def _refused(what: str, e: Exception) -> gr.Error:
 class Handlers:
     """The app's event handlers, bound to its checkpoints, training slot and Train-tab configs."""
 
-    def __init__(self, ckpts: Checkpoints, slot: train_runs.TrainingSlot, configs: dict[str, Path],
-                 heavy_every: int, corrections: Corrections | None = None, public: bool = False) -> None:
-        """public: a deployment anyone may reach, where the corrections people saved are not shown, zipped
-        or scored, and nothing is trained."""
-        self.ckpts, self.slot, self.configs, self.heavy_every = ckpts, slot, configs, heavy_every
-        self.corrections = corrections if corrections is not None else Corrections(ckpts.root.parent / "corrections")
+    def __init__(self, ckpts: Checkpoints, slot: train_runs.TrainingSlot | None = None,
+                 configs: dict[str, Path] | None = None, heavy_every: int = 4, corrections: Corrections | None = None,
+                 public: bool = False) -> None:
+        """ckpts: what gives the live model's Predictor (predictor(name)); reading needs nothing else, so the
+        training slot, the Train tab's configs and the corrections store may be left out by whoever only reads.
+        heavy_every: the webcam draws the maps on every heavy_every-th frame. public: a deployment anyone may
+        reach, where the corrections people saved are not shown, zipped or scored, and nothing is trained."""
+        self.ckpts, self.slot, self.configs, self.heavy_every = ckpts, slot, configs or {}, heavy_every
+        self.corrections = corrections
         self.public = public
         self.zips = feedback.ZipFolder()
         self.rate = feedback.RateLimit(*CORRECTIONS_RATE) if public else None

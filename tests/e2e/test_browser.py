@@ -21,7 +21,8 @@ if not Path(CHROMIUM).exists():
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from appserver import ROOT, AppServer, make_checkpoints, shipped_available  # noqa: E402
+from appserver import AppServer, make_checkpoints, shipped_available  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
 VIDEO_NUMBER = "385"
 EXAMPLE_NAMES = sorted(p.name for p in (ROOT / "examples").glob("*.png"))  # app.py's order
@@ -49,9 +50,10 @@ def shots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(tmp_path_factory):
+def page(tmp_path_factory, tiny_checkpoints):
+    # its own server: a fake camera's stream limit (NEXTNUM_STREAM_SECONDS) the browser waits out
     tmp = tmp_path_factory.mktemp("e2e")
-    start_with = make_checkpoints(tmp / "checkpoints")
+    start_with = make_checkpoints(tmp / "checkpoints", tiny_checkpoints)
     frame = np.full((480, 640), 225, np.uint8)  # paper held inside the guide box
     frame[170:310, 100:540] = cv2.resize(cv2.imread(str(ROOT / "examples" / f"{VIDEO_NUMBER}.png"), 0), (440, 140))
     write_y4m(tmp / "digits.y4m", frame)
