@@ -9,7 +9,7 @@ app's own settings: queue, concurrency limits, 1 torch thread). Each user is one
 /predict one after another, as the Upload tab does: the latency is the whole round trip the user
 waits for (upload, queue, reading with the pictures the Upload tab shows while its stages accordion is
 closed: the digit maps, the combined map and the encoder's; encoding the output images). Output
-files are not downloaded (download_files=False): a browser fetches them afterwards, in parallel.
+files are not downloaded unless --download (then every client fetches every output file, as a browser does).
 /list_checkpoints (no model work at all) shows what Gradio and the clients cost on their own. At the
 most users the two endpoints take turns for --rounds rounds (no-op, /predict, no-op, ...), because
 this VM's speed drifts by tens of percent within a minute: p95_ratio is /predict's p95 over the
@@ -48,11 +48,12 @@ def cpu_s(pid: int) -> float:
 
 
 def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_name: str = "/predict",
-         sample=None, app_pid: int | None = None) -> dict[str, Any]:
+         sample=None, app_pid: int | None = None, download: str | None = None) -> dict[str, Any]:
     """users concurrent clients x requests each; sample() (if given) is called every 50 ms meanwhile. With
-    app_pid: the CPU time per request of the app and of the clients (this process), while they ran."""
+    app_pid: the CPU time per request of the app and of the clients (this process), while they ran. With
+    download (a folder): each client fetches every output file of each reading into it, as a browser does."""
     from gradio_client import Client, handle_file
-    clients = [Client(url, verbose=False, download_files=False) for _ in range(users)]
+    clients = [Client(url, verbose=False, download_files=download or False) for _ in range(users)]
     lat: list[float] = []
     errors: list[str] = []
     right = [0]
@@ -104,14 +105,14 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
 
 
 def alternate(url: str, users: int, requests: int, rounds: int, files: list[tuple[str, str]],
-              pid: int | None = None) -> dict[str, Any]:
+              pid: int | None = None, download: str | None = None) -> dict[str, Any]:
     """rounds of /predict at `users`, each between two no-op runs at `users`: the ratio of their p95s,
     pooled over the rounds, and each round's ratio to the mean of its two neighbours."""
-    floors = [load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid)]
+    floors = [load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid, download=download)]
     runs = []
     for _ in range(rounds):
-        runs.append(load(url, users, requests, files, app_pid=pid))
-        floors.append(load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid))
+        runs.append(load(url, users, requests, files, app_pid=pid, download=download))
+        floors.append(load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid, download=download))
     predict = C.stats([ms for r in runs for ms in r["_lat"]])
     floor = C.stats([ms for f in floors for ms in f["_lat"]])
     each = [r["latency_ms"]["p95"] / ((a["latency_ms"]["p95"] + b["latency_ms"]["p95"]) / 2)
@@ -150,6 +151,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="/predict rounds at the most users, between no-op runs")
     ap.add_argument("--photos", type=int, default=40, help="distinct photos, cycled")
     ap.add_argument("--quick", action="store_true", help="1 and 2 users x 2 requests, 1 round, the committed digits")
+    ap.add_argument("--download", action="store_true", help="clients fetch every output file, as a browser does")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -157,7 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     ckpt = C.checkpoint_path(args.checkpoint)
     res: dict[str, Any] = {"bench": "serving", "machine": C.machine(), "checkpoint": str(ckpt),
-                           "requests_per_user": args.requests}
+                           "requests_per_user": args.requests, "download": args.download}
     if args.quick:
         from nextnum.data import load_fixture
         bank = load_fixture()
@@ -172,9 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             load(app.url, 1, 2, files)  # warm-up: first request loads lazily imported modules
             pid = app.proc.pid
             res["gradio_floor"] = load(app.url, 1, args.requests, files, api_name="/list_checkpoints", app_pid=pid)
-            res["runs"] = [load(app.url, n, args.requests, files, app_pid=pid)
+            dl = str(Path(tmp) / "downloads") if args.download else None
+            res["runs"] = [load(app.url, n, args.requests, files, app_pid=pid, download=dl)
                            for n in sorted(set(args.users)) if n != top]
-            res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files, pid)
+            res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files, pid, dl)
         finally:
             app.close()
     res["runs"].append(res["alternating"]["rounds"][0])
