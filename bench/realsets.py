@@ -45,7 +45,18 @@ FONT_NAMES = ("ComicNeue-Regular", "ComicNeue-Bold", "ComicNeue-Italic", "ComicN
 HERSHEY = {"hershey-script": cv2.FONT_HERSHEY_SCRIPT_SIMPLEX, "hershey-script-complex": cv2.FONT_HERSHEY_SCRIPT_COMPLEX,
            "hershey-simplex": cv2.FONT_HERSHEY_SIMPLEX, "hershey-duplex": cv2.FONT_HERSHEY_DUPLEX,
            "hershey-plain": cv2.FONT_HERSHEY_PLAIN}
+FONTS_ONLY = False  # --font-dir: the font styles use its fonts and no Hershey face
 INKS = {"black": (28, 28, 34), "blue": (30, 50, 150), "dark-blue": (22, 30, 95), "red": (175, 30, 35)}
+
+
+def folder_fonts(folder: str | Path) -> dict[str, Path]:
+    """Every font in a folder of @fontsource packages (configs/fonts.sh; the Latin .woff of each weight) or of
+    .ttf/.otf files: name -> file."""
+    files = sorted(Path(folder).glob("*/*-latin-[0-9]*-normal.woff")) + sorted(
+        p for p in Path(folder).rglob("*") if p.suffix.lower() in (".ttf", ".otf"))
+    if not files:
+        raise SystemExit(f"error: no fonts in {folder} (bash configs/fonts.sh fetches fonts/held-out)")
+    return {p.stem: p for p in files}
 
 
 def find_fonts() -> dict[str, Path]:
@@ -240,8 +251,9 @@ def digits(text: str, style: str, bank, fonts: dict[str, Path], h: float, width:
         glyphs, meta = mnist_glyphs(bank, text, h, width, rng)
     else:
         names = list(HERSHEY) + list(fonts)
-        # Hershey faces are always there; installed handwriting fonts get most of the draws when present
-        p = np.array([1.0] * len(HERSHEY) + [2.0] * len(fonts))
+        # Hershey faces are always there; installed handwriting fonts get most of the draws when present, all
+        # of them with --font-dir
+        p = np.array([0.0 if FONTS_ONLY else 1.0] * len(HERSHEY) + [2.0] * len(fonts))
         font = names[int(rng.choice(len(names), p=p / p.sum()))]
         glyphs, meta = font_glyphs(text, font, fonts, h, width, rng)
     return row(glyphs, h, rng), meta
@@ -410,12 +422,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--styles", nargs="+", default=list(STYLES), choices=STYLES)
     ap.add_argument("--data", default=str(ROOT.parent / "shared" / "data"), help="MNIST root (t10k is used)")
     ap.add_argument("--quick", action="store_true", help="3 images per style; the committed digit sample, not MNIST")
+    ap.add_argument("--font-dir", default=None, help="draw the font styles in these fonts only (e.g. fonts/held-out: "
+                    "many hands never trained on, with flagged 1s, crossed 7s, closed and open 4s)")
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
     if args.quick:
         args.n = 3
 
-    fonts = find_fonts()
+    global FONTS_ONLY
+    FONTS_ONLY = args.font_dir is not None
+    fonts = folder_fonts(args.font_dir) if FONTS_ONLY else find_fonts()
     bank = None
     if any(s.endswith(("mnist", "pens")) for s in args.styles):
         from nextnum.data import load_fixture, load_mnist
