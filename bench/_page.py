@@ -77,16 +77,16 @@ def clear(page, quiet: float = 0.8) -> None:
     time.sleep(quiet)
 
 
-def draw_number(page, text: str) -> None:
-    """Draw text's digits side by side on the sketchpad."""
+def draw_number(page, text: str, h: float = 0.5) -> None:
+    """Draw text's digits side by side on the sketchpad, h of its height tall."""
     page.locator("#sketch canvas").first.scroll_into_view_if_needed()
     box = page.locator("#sketch canvas").first.bounding_box()
-    w, h, gap = 0.07, 0.5, 0.045
+    w, gap = 0.07 * h / 0.5, 0.045 * h / 0.5
     left = 0.5 - (len(text) * w + (len(text) - 1) * gap) / 2
     for i, d in enumerate(text):
         x0 = left + i * (w + gap)
         for stroke in STROKES[d]:
-            pts = [(box["x"] + (x0 + px * w) * box["width"], box["y"] + (0.25 + py * h) * box["height"])
+            pts = [(box["x"] + (x0 + px * w) * box["width"], box["y"] + ((1 - h) / 2 + py * h) * box["height"])
                    for px, py in stroke]
             page.mouse.move(*pts[0])
             page.mouse.down()

@@ -50,18 +50,18 @@ def server_traces(url: str) -> list[dict[str, Any]]:
         return []
 
 
-def numbers(n: int, seed: int = 0) -> list[str]:
+def numbers(n: int, seed: int = 0, longest: int = 4) -> list[str]:
     rng = np.random.default_rng(seed)
-    return ["".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, 5)))) for _ in range(n)]
+    return ["".join(str(d) for d in rng.integers(0, 10, int(rng.integers(1, longest + 1)))) for _ in range(n)]
 
 
-def draw_phase(page, reqs: P.Requests, url: str, texts: list[str], quiet: float) -> dict[str, Any]:
+def draw_phase(page, reqs: P.Requests, url: str, texts: list[str], quiet: float, height: float = 0.5) -> dict[str, Any]:
     """Draw each number and time its reading; the profile of where each number's time went."""
     page.get_by_role("tab", name="Draw").click()
     rows, profile = [], []
     for text in texts:
         P.clear(page)
-        P.draw_number(page, text)
+        P.draw_number(page, text, height)
         res = P.wait_settled(page, quiet)
         res.update(text=text)
         rows.append(res)
@@ -70,6 +70,7 @@ def draw_phase(page, reqs: P.Requests, url: str, texts: list[str], quiet: float)
     settle = [r["settle_ms"] for r in rows if r["settle_ms"] is not None]
     pictures = [r["pictures_ms"] for r in rows if r["pictures_ms"] is not None]
     return {"numbers": len(rows), "read_right": sum(r["read"] == r["text"] for r in rows) / max(1, len(rows)),
+            "read_nothing": sum(r["read"] == "" for r in rows) / max(1, len(rows)), "height": height,
             "unchanged": sum(r["settle_ms"] is None for r in rows), "settle_ms": C.stats(settle),
             "pictures_ms": C.stats(pictures), "profile": P.summarise(profile), "rows": rows}
 
@@ -120,7 +121,7 @@ def run(url: str, args: argparse.Namespace, video: Path) -> dict[str, Any]:
         page.wait_for_selector("#sketch canvas", timeout=60_000)
         res: dict[str, Any] = {"page_load_s": round(time.perf_counter() - t, 2)}
         P.watch(page)
-        res["draw"] = draw_phase(page, reqs, url, numbers(args.numbers, args.seed), args.quiet)
+        res["draw"] = draw_phase(page, reqs, url, numbers(args.numbers, args.seed, args.longest), args.quiet, args.height)
         res["webcam"] = webcam_phase(page, reqs, url, args.webcam_seconds) if args.webcam_seconds > 0 else None
         if args.trace:
             Path(args.trace).parent.mkdir(parents=True, exist_ok=True)
@@ -158,6 +159,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--webcam-seconds", type=float, default=15.0, help="seconds of webcam counted (0: skip)")
     ap.add_argument("--quiet", type=float, default=3.0, help="a reading unchanged this long (s) has settled")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--height", type=float, default=0.5, help="digit height, share of the pad's (0.3: drawn small)")
+    ap.add_argument("--longest", type=int, default=4, help="digits in the longest number drawn")
     ap.add_argument("--trace", default=None, help="write a Playwright trace zip here")
     ap.add_argument("--quick", action="store_true", help="3 numbers, 5 s of webcam")
     ap.add_argument("--json", action="store_true")
