@@ -2,13 +2,14 @@
 continues the stream where it stopped."""
 import torch
 
+from conftest import SMOKE
 from nextnum.config import Config
 from nextnum.data import load_fixture
 from nextnum.stream import Batches, batches
 
 
 def _cfg() -> Config:
-    return Config.load("configs/smoke.json")
+    return Config.load(SMOKE)
 
 
 def test_workers_draw_the_same_batches_in_the_same_order():
