@@ -113,22 +113,26 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
         grid = grid + F.interpolate(coarse, size=(PATCH, PATCH), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
     patches = F.grid_sample(bank.images[d][:, None], grid, align_corners=False)  # (N, 1, PATCH, PATCH)
 
-    # --- the pen: one per page, thinner to marker-bold, soft or binarised edges
+    # --- the pen: one per page, thinner to marker-bold, soft or hard edges
     u = torch.rand(n, generator=gen)
     p0, p1, p2, _ = cfg.stroke_p
-    frac = torch.where(u < p0, -U(0, 0.03, n), torch.where(u < p0 + p1, torch.zeros(n), torch.where(
-        u < p0 + p1 + p2, U(0, 0.06, n), U(0.06, 0.14, n))))  # change of stroke radius / digit height
+    thin = (u < p0)[b_idx]
+    if thin.any():  # a finer pen: only the stroke's core, above a level, at full strength (eroding breaks strokes)
+        lvl = U(0.3, 0.75, n)[b_idx][thin][:, None, None, None]
+        patches[thin] = ((patches[thin] - lvl) / (1 - lvl)).clamp(0, 1)
+    frac = torch.where(u < p0 + p1, torch.zeros(n), torch.where(
+        u < p0 + p1 + p2, U(0, 0.06, n), U(0.06, 0.14, n)))  # bolder: stroke radius grown by this / digit height
     patches = _pen(patches, torch.round(frac * px * PATCH / P)[b_idx].to(torch.int64))
-    hard = (torch.rand(n, generator=gen) < cfg.binarize_p)[b_idx]
-    if hard.any():
-        patches[hard] = F.avg_pool2d((patches[hard] > 0.4).float(), 3, 1, 1, count_include_pad=False)
     light = torch.ones(n, K)
     some = torch.rand(n, generator=gen) < cfg.light_p  # one digit written lighter, like a pencil
     which = (torch.rand(n, generator=gen) * L).long()
     light[some, which[some]] = U(*cfg.light, int(some.sum()))
-    patches = patches * light[b_idx, k_idx][:, None, None, None]
     if P != PATCH:
         patches = F.interpolate(patches, size=(P, P), mode="bilinear", align_corners=False)
+    hard = (torch.rand(n, generator=gen) < cfg.binarize_p)[b_idx]
+    if hard.any():  # at the page's scale: edges one pixel soft, as a drawing's are
+        patches[hard] = F.avg_pool2d((patches[hard] > 0.4).float(), 3, 1, 1, count_include_pad=False)
+    patches = patches * light[b_idx, k_idx][:, None, None, None]
 
     # --- onto the page, merged with max; a patch over the page's edge is clipped there
     ink = torch.zeros(n, H, Wd)
