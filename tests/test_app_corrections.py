@@ -99,7 +99,7 @@ def test_the_corrections_folder_is_never_served(app):
 
 
 def test_an_app_killed_while_saving_leaves_a_valid_folder(tmp_path):
-    server = start(tmp_path)
+    server = start(tmp_path)  # its own: it is killed
     pics = images(tmp_path / "pics", 24, seed=103)
 
     def save(item):
@@ -124,7 +124,7 @@ def test_an_app_killed_while_saving_leaves_a_valid_folder(tmp_path):
 
 @pytest.mark.slow
 def test_fine_tuning_on_corrections_reads_the_held_out_ones_better(tmp_path):
-    server = start(tmp_path)
+    server = start(tmp_path)  # its own: a corrections folder of exactly these 60 images
     try:
         client = Client(server.url, verbose=False)
         for path, text in images(tmp_path / "pics", 60, seed=104):

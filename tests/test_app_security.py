@@ -48,6 +48,7 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def public(tmp_path_factory):
+    # its own server: --public, what anyone may reach
     app = start(tmp_path_factory.mktemp("public"), NEXTNUM_PUBLIC="1")
     yield app
     app.close()
