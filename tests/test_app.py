@@ -193,4 +193,5 @@ def test_safe_defaults(app_server):
     with urllib.request.urlopen(f"{app_server.url}/config") as r:
         config = json.load(r)
     assert config["max_file_size"] == 5 * 1024 * 1024
+    assert config["run_history"] is False  # no copy of people's drawings in their browser, rewritten at each event
     assert app_server.alive()

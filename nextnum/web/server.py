@@ -82,8 +82,12 @@ def main(build: Callable[..., gr.Blocks], argv: list[str] | None = None) -> None
 
     from .gradio_fixes import BodyLimit
     # no server_name: Gradio takes GRADIO_SERVER_NAME from the environment (127.0.0.1 when unset)
+    # run_history=False: Gradio would otherwise keep every event's inputs and outputs in the visitor's
+    # localStorage, rewritten whole at each event: a drawing's data URL per stroke made the page about 150 KB
+    # heavier and each reading slower with every number drawn (and kept people's drawings in their browser)
     demo.launch(server_port=s.port, share=s.share, max_file_size="5mb", prevent_thread_lock=True,
-                ssr_mode=False, state_session_capacity=s.sessions, app_kwargs={"middleware": [Middleware(BodyLimit)]})
+                ssr_mode=False, state_session_capacity=s.sessions, run_history=False,
+                app_kwargs={"middleware": [Middleware(BodyLimit)]})
     if s.share and not demo.share_url:
         log.warning("--share: no public link could be made (no internet, or the share service is unreachable); "
                     "the app is still running locally at %s", demo.local_url)

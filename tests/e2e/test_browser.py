@@ -179,6 +179,18 @@ def test_draw_with_the_mouse_on_first_load(page, shots):
     check_17(text)
 
 
+def test_the_page_keeps_no_history_of_readings_in_the_browser(page):
+    """Gradio's run history kept every event's inputs and outputs in localStorage, rewritten whole at each
+    event: the page grew by a drawing's data URL per stroke and each reading settled later than the one
+    before. After readings, no run history is stored."""
+    clear(page)
+    draw_17(page)
+    settled_value(page, "#draw_digits textarea", want=want_17())
+    stored = page.evaluate("Object.keys(localStorage).map(k => [k, localStorage.getItem(k).length])")
+    assert not [k for k, _ in stored if "history" in k], stored
+    assert sum(n for _, n in stored) < 10_000, stored
+
+
 def test_clear_wipes_the_drawing(page):
     """After Clear, the next stroke is read on its own: the strokes before it are gone from the canvas,
     not only from the reading."""
