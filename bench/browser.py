@@ -68,10 +68,14 @@ def draw_phase(page, reqs: P.Requests, url: str, texts: list[str], quiet: float,
         if res["up_ms"] is not None:
             profile.append(P.attribute(page, reqs, res["up_ms"], server_traces(url)))
     settle = [r["settle_ms"] for r in rows if r["settle_ms"] is not None]
+    thirds = [rows[k * len(rows) // 3:(k + 1) * len(rows) // 3] for k in range(3)]
+    by_position = [C.stats([r["settle_ms"] for r in part if r["settle_ms"] is not None])["p50"] for part in thirds]
     pictures = [r["pictures_ms"] for r in rows if r["pictures_ms"] is not None]
     return {"numbers": len(rows), "read_right": sum(r["read"] == r["text"] for r in rows) / max(1, len(rows)),
             "read_nothing": sum(r["read"] == "" for r in rows) / max(1, len(rows)), "height": height,
             "unchanged": sum(r["settle_ms"] is None for r in rows), "settle_ms": C.stats(settle),
+            "settle_p50_by_third": by_position,  # the first, middle and last third of the numbers drawn
+            "last_over_first_third": round(by_position[2] / by_position[0], 2) if by_position[0] else None,
             "pictures_ms": C.stats(pictures), "profile": P.summarise(profile), "rows": rows}
 
 
@@ -90,8 +94,11 @@ def webcam_phase(page, reqs: P.Requests, url: str, seconds: float, warmup: float
     try:
         time.sleep(warmup)
         t0, n0, s0, u0 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream"), reqs.count("upload")
-        time.sleep(seconds)
-        t1, n1, s1, u1 = page.evaluate("performance.now()"), count_cam(page), reqs.count("stream"), reqs.count("upload")
+        marks = [(t0, n0)]
+        for _ in range(max(1, round(seconds / 15))):  # readings shown in each 15 s
+            time.sleep(seconds / max(1, round(seconds / 15)))
+            marks.append((page.evaluate("performance.now()"), count_cam(page)))
+        t1, n1, s1, u1 = marks[-1][0], marks[-1][1], reqs.count("stream"), reqs.count("upload")
         read = page.locator("#cam_digits textarea").input_value()
     finally:
         record.click()  # stop streaming
@@ -99,7 +106,8 @@ def webcam_phase(page, reqs: P.Requests, url: str, seconds: float, warmup: float
     time.sleep(2)  # Gradio files the stream's trace when it ends
     phases = P.stream_phases(server_traces(url))
     span = (t1 - t0) / 1000
-    return {"seconds": round(span, 2), "readings_per_s": round((n1 - n0) / span, 2),
+    blocks = [round((b - a) / ((tb - ta) / 1000), 2) for (ta, a), (tb, b) in zip(marks, marks[1:])]
+    return {"seconds": round(span, 2), "readings_per_s": round((n1 - n0) / span, 2), "readings_per_s_by_15s": blocks,
             "frames_sent_per_s": round((s1 - s0) / span, 2),
             "uploads": u1 - u0,  # files the page uploaded meanwhile: none come from the webcam itself
             "frames_read_per_s": round(phases["frames"] / streamed, 2) if phases else None,
@@ -175,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "number.y4m"
         P.write_video(video)
-        app = None if args.url else C.App(ckpt, Path(tmp) / "app", env={"GRADIO_PROFILING": "1"})
+        env = {"GRADIO_PROFILING": "1", "NEXTNUM_STREAM_SECONDS": str(max(30, int(args.webcam_seconds) + 15))}
+        app = None if args.url else C.App(ckpt, Path(tmp) / "app", env=env)  # a stream long enough to measure
         try:
             res["startup_s"] = None if app is None else round(app.startup_s, 1)
             res.update(run(args.url or app.url, args, video))
