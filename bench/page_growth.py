@@ -16,7 +16,7 @@ tmp = Path(tempfile.mkdtemp())
 app = C.App(C.checkpoint_path(None), tmp / "app")
 rows = []
 print("(number, settle ms, DOM nodes, JS listeners, JS heap MB, layouts, style recalcs, layout objects, "
-      "resource entries, images)")
+      "resource entries, images, ms of script / tasks / layout / style in the page during the number)")
 try:
     with sync_playwright() as pw:
         b = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
@@ -25,11 +25,15 @@ try:
         page.goto(app.url, wait_until="load"); page.wait_for_selector("#sketch canvas", timeout=60000)
         P.watch(page)
         page.get_by_role("tab", name="Draw").click()
+        prev = {}
         for i, text in enumerate(numbers(N, 0)):
             P.clear(page); P.draw_number(page, text); r = P.wait_settled(page, 0.8)
             m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+            spent = {k: round((m[k] - prev.get(k, 0)) * 1000) for k in ("ScriptDuration", "TaskDuration",
+                                                                         "LayoutDuration", "RecalcStyleDuration")}
+            prev.update(m)
             extra = page.evaluate("({res: performance.getEntriesByType('resource').length, imgs: document.images.length, blobs: [...document.querySelectorAll('img')].filter(i=>i.src.startsWith('blob:')).length})")
-            rows.append((i, r["settle_ms"], m["Nodes"], m["JSEventListeners"], round(m["JSHeapUsedSize"]/1e6,1), m["LayoutCount"], m["RecalcStyleCount"], m.get("LayoutObjects"), extra["res"], extra["imgs"]))
+            rows.append((i, r["settle_ms"], m["Nodes"], m["JSEventListeners"], round(m["JSHeapUsedSize"]/1e6,1), m["LayoutCount"], m["RecalcStyleCount"], m.get("LayoutObjects"), extra["res"], extra["imgs"], spent))
             print(rows[-1], flush=True)
         b.close()
 finally:
