@@ -16,10 +16,9 @@ from _common import DATA  # also puts the repo on sys.path
 
 
 def main(argv: list[str] | None = None) -> int:
-    import torch
     from nextnum.config import READ_SHRINK, Config, DataConfig
     from nextnum.data import load_mnist
-    from nextnum.scenes import draw
+    from nextnum.scenes import fixed_pages
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", required=True)
     ap.add_argument("--data", default=str(DATA), help="MNIST root (t10k is used)")
@@ -28,13 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     cfg = Config.load(args.data_config).data if args.data_config else DataConfig()
-    bank, gen, out = load_mnist(args.data, train=False), torch.Generator().manual_seed(args.seed), Path(args.out)
+    bank, out = load_mnist(args.data, train=False), Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     labels = {}
-    for i in range(0, args.samples, 250):  # the batches evaluate.evaluate_app draws: the same pages
-        sc = draw(bank, min(250, args.samples - i), cfg, gen, shrink=READ_SHRINK)
-        for j, (page, text) in enumerate(zip(sc.images, sc.texts)):
-            name = f"{i + j:05d}.png"
+    for sc in fixed_pages(bank, args.samples, cfg, args.seed, READ_SHRINK):  # the pages evaluate reads
+        for page, text in zip(sc.images, sc.texts):
+            name = f"{len(labels):05d}.png"
             cv2.imwrite(str(out / name), page)
             labels[name] = text
     (out / "labels.json").write_text(json.dumps(labels, indent=1) + "\n")

@@ -13,7 +13,7 @@ from torch import Tensor
 
 from .config import FIXTURE, READ_SHRINK, DataConfig, ModelConfig
 from .preprocess import preprocess
-from .scenes import Scenes, draw
+from .scenes import Scenes, draw, fixed_pages, texts
 
 
 
@@ -139,7 +139,7 @@ class Batch:
 
     @property
     def texts(self) -> list[str]:
-        return ["".join(str(int(d)) for d in t[:n]) for t, n in zip(self.targets, self.lengths)]
+        return texts(self.targets, self.lengths)
 
 
 def render(bank: DigitBank, n: int, cfg: DataConfig, img_hw: tuple[int, int], gen: torch.Generator,
@@ -179,11 +179,10 @@ def read_scenes(sc: Scenes, img_hw: tuple[int, int], match_strokes: bool = False
 
 def fixed_batches(bank: DigitBank, samples: int, cfg: DataConfig, img_hw: tuple[int, int], seed: int,
                   batch: int = 250, match_strokes: bool = False) -> list[Batch]:
-    """A reproducible set of canvases (same seed -> same canvases), each page read as the app reads it (at
-    READ_SHRINK, every page kept), in batches."""
-    gen = torch.Generator().manual_seed(seed)
-    return [render(bank, min(batch, samples - i), cfg, img_hw, gen, match_strokes=match_strokes, shrink=READ_SHRINK,
-                   keep_all=True) for i in range(0, samples, batch)]
+    """A reproducible set of canvases (same seed -> same canvases): scenes.fixed_pages, each page read as the
+    app reads it (at READ_SHRINK, every page kept)."""
+    return [read_scenes(sc, img_hw, match_strokes, keep_all=True)
+            for sc in fixed_pages(bank, samples, cfg, seed, READ_SHRINK, batch)]
 
 
 def token_masks(b: Batch, mcfg: ModelConfig) -> Tensor:

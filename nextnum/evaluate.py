@@ -47,14 +47,11 @@ def evaluate_app(predictor, data_root: str | Path | None, samples: int, seed: in
                  bank=None) -> dict[str, Any]:
     """t10k pages (scenes.draw: the same pages for every model, whatever its canvas), each read as the app reads
     an image: Predictor.predict, preprocess included."""
-    from .scenes import draw
+    from .scenes import fixed_pages
     bank = bank if bank is not None else load_mnist(data_root, train=False)
-    gen = torch.Generator().manual_seed(seed)
-    pairs = []
-    for i in range(0, samples, 250):
-        sc = draw(bank, min(250, samples - i), data_cfg, gen, shrink=READ_SHRINK)
-        pairs += [(predictor.predict(page, explain=False).text, true) for page, true in zip(sc.images, sc.texts)]
-    return score(pairs)
+    return score((predictor.predict(page, explain=False).text, true)
+                 for sc in fixed_pages(bank, samples, data_cfg, seed, READ_SHRINK)
+                 for page, true in zip(sc.images, sc.texts))
 
 
 def evaluate_images(predictor, folder: str | Path) -> tuple[dict[str, Any], list[dict[str, Any]]]:

@@ -204,6 +204,15 @@ def _holds(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -
     return w >= 0.9 * (inner[2] - inner[0]) and h >= 0.9 * (inner[3] - inner[1])
 
 
+def digit_strength(ink: np.ndarray, lab: np.ndarray, used: list[int], box: tuple[int, int, int, int]) -> float:
+    """The digits' ink strength on the 0-255 ink map: the 90th percentile over their pixels."""
+    x0, y0, x1, y1 = box
+    sel = np.zeros(int(lab.max()) + 1, bool)
+    sel[[i + 1 for i in used]] = True
+    vals = ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]]]
+    return float(np.percentile(vals, 90)) if vals.size else 255.0
+
+
 def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     """Threshold the ink map and group its components into the digits: (labels, components, indices of
     the digits' components, stray marks ignored, threshold used).
@@ -224,9 +233,7 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     if not used:
         return lab, comps, used, stray, ink.thresh
     x0, y0, x1, y1 = ink_box(comps, used)
-    sel = np.zeros(len(comps) + 1, np.uint8)
-    sel[[i + 1 for i in used]] = 1
-    own = float(np.percentile(ink.ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]] > 0], 90))  # the digits' strength
+    own = digit_strength(ink.ink, lab, used, (x0, y0, x1, y1))
     t2 = max(ink.noise, int(SECOND_FRAC * own))
     if t2 >= ink.thresh:
         return lab, comps, used, stray, ink.thresh

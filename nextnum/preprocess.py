@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 from .config import fit_scale
-from .ink import find_digits, ink_box, ink_of, is_dot, normalise, polarity
+from .ink import digit_strength, find_digits, ink_box, ink_of, is_dot, normalise, polarity
 from .geometry import Geometry
 from .inputs import read_image, roi_box
 from .strokes import match_stroke
@@ -82,15 +82,6 @@ def _halve(img: np.ndarray, times: int) -> np.ndarray:
     return img
 
 
-def digit_strength(ink: np.ndarray, lab: np.ndarray, used: list[int], box: tuple[int, int, int, int]) -> int:
-    """The digits' ink strength on the 0-255 ink map: the 90th percentile over their pixels."""
-    x0, y0, x1, y1 = box
-    sel = np.zeros(int(lab.max()) + 1, bool)
-    sel[[i + 1 for i in used]] = True
-    vals = ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]]]
-    return int(np.percentile(vals, 90)) if vals.size else 255
-
-
 def _keep_mask(lab: np.ndarray, comps: list, used: list[int], box_h: int) -> np.ndarray | None:
     """uint8 mask over the ink box, 0 on the marks that are no digit (taller and wider than the digits'
     box, or reaching the work copy's border from outside the digits), 255 elsewhere; None: nothing to cut."""
@@ -124,7 +115,7 @@ def _soft_ink(ink, src: np.ndarray, lab: np.ndarray, comps: list, used: list[int
     # grey levels kept: paper texture (below the noise floor) is 0, the digits' own strength is 1, a
     # lighter digit keeps its lightness; stroke widths are left as they are (training covers them)
     lo = min(ink.noise, thresh // 2)
-    hi = max(lo + 16, digit_strength(ink.ink, lab, used, (bx0, by0, bx1, by1)))
+    hi = max(lo + 16, int(digit_strength(ink.ink, lab, used, (bx0, by0, bx1, by1))))
     soft = cv2.convertScaleAbs(cv2.subtract(cut, np.full_like(cut, lo)), alpha=255 / (hi - lo))
     return soft
 

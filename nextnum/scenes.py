@@ -11,6 +11,7 @@ ink darkness, light (pencil) digits, specks, a stray mark, sensor noise, and som
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,7 +35,19 @@ class Scenes:
 
     @property
     def texts(self) -> list[str]:
-        return ["".join(str(int(d)) for d in t[:n]) for t, n in zip(self.targets, self.lengths)]
+        return texts(self.targets, self.lengths)
+
+
+def texts(targets: Tensor, lengths: Tensor) -> list[str]:
+    """Each row's digits as a string: targets (B, T) digits first, lengths (B,)."""
+    return ["".join(str(int(d)) for d in t[:n]) for t, n in zip(targets, lengths)]
+
+
+def fixed_pages(bank, samples: int, cfg: DataConfig, seed: int, shrink: float, batch: int = 250) -> Iterator[Scenes]:
+    """A reproducible set of pages (same seed -> same pages), in batches, each read at `shrink`."""
+    gen = torch.Generator().manual_seed(seed)
+    for i in range(0, samples, batch):
+        yield draw(bank, min(batch, samples - i), cfg, gen, shrink=shrink)
 
 
 def _pen(patches: Tensor, radius: Tensor) -> Tensor:

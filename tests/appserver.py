@@ -17,23 +17,32 @@ def shipped_available() -> bool:
     return (SHIPPED / "model.safetensors").is_file() and (SHIPPED / "config.json").is_file()
 
 
+TINY = {"smoke-a": 0, "smoke-b": 1}  # two smoke models, by their seeds
+
+
+def train_tiny(root: Path) -> None:
+    """Train the TINY models into root: 10 steps of configs/smoke.json on the committed digit sample."""
+    import torch
+    from nextnum.config import Config
+    from nextnum.data import load_fixture
+    from nextnum.train import train
+    torch.set_num_threads(1)
+    for name, seed in TINY.items():
+        cfg = Config.load(ROOT / "configs" / "smoke.json")
+        cfg.train.steps, cfg.train.seed = 10, seed
+        train(cfg, root / name, bank=load_fixture(), resume=False)
+
+
 def make_checkpoints(root: Path, tiny: Path | None = None) -> str:
     """Fill root with two smoke models (different seeds: copied from `tiny`, the tests' session-wide ones,
     or trained now), a broken folder, and a copy of the shipped model when there is one. Returns the name to
     start the app with."""
     root.mkdir(parents=True, exist_ok=True)
-    for name, seed in (("smoke-a", 0), ("smoke-b", 1)):
-        if tiny is not None:
+    if tiny is None:
+        train_tiny(root)
+    else:
+        for name in TINY:
             shutil.copytree(tiny / name, root / name)
-            continue
-        import torch
-        from nextnum.config import Config
-        from nextnum.data import load_fixture
-        from nextnum.train import train
-        torch.set_num_threads(1)
-        cfg = Config.load(ROOT / "configs" / "smoke.json")
-        cfg.train.steps, cfg.train.seed = 10, seed
-        train(cfg, root / name, bank=load_fixture(), resume=False)
     broken = root / "broken"
     broken.mkdir()
     shutil.copy(root / "smoke-a" / "config.json", broken / "config.json")

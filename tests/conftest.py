@@ -59,15 +59,10 @@ def built_app(tmp_path):
 
 @pytest.fixture(scope="session")
 def tiny_checkpoints(tmp_path_factory) -> Path:
-    """Two smoke models trained once per test run (smoke-a, smoke-b: different seeds), in a folder to copy."""
-    from nextnum.config import Config
-    from nextnum.data import load_fixture
-    from nextnum.train import train
+    """Two smoke models trained once per test run (appserver.TINY: smoke-a, smoke-b), in a folder to copy."""
+    from appserver import train_tiny
     root = tmp_path_factory.mktemp("tiny")
-    for name, seed in (("smoke-a", 0), ("smoke-b", 1)):
-        cfg = Config.load(SMOKE)
-        cfg.train.steps, cfg.train.seed = 10, seed
-        train(cfg, root / name, bank=load_fixture(), resume=False)
+    train_tiny(root)
     return root
 
 
