@@ -9,7 +9,11 @@ app's own settings: queue, concurrency limits, 1 torch thread). Each user is one
 /predict one after another, as the Upload tab does: the latency is the whole round trip the user
 waits for (upload, queue, reading with the pictures the Upload tab shows while its stages accordion is
 closed: the digit maps, the combined map and the encoder's; encoding the output images). Output
-files are not downloaded unless --download (then every client fetches every output file, as a browser does).
+files are not downloaded unless --download: then every client fetches every output file of each
+reading before its request counts as done, as a browser does, over its own kept-alive connection
+(`--download browser`, the default), or with gradio_client's own downloader (`--download
+gradio_client`: a new HTTP client, temporary folder and hash per file, which costs the client ~25 ms of
+CPU per file on these same cores).
 /list_checkpoints (no model work at all) shows what Gradio and the clients cost on their own. At the
 most users the two endpoints take turns for --rounds rounds (no-op, /predict, no-op, ...), because
 this VM's speed drifts by tens of percent within a minute: p95_ratio is /predict's p95 over the
@@ -47,21 +51,44 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def file_urls(out: Any) -> list[str]:
+    """The URL of every file in a reading's outputs (images, gallery items), as the page would fetch them."""
+    if isinstance(out, dict):
+        url = out.get("url")
+        own = [url] if isinstance(url, str) and url.startswith("http") else []
+        return own + [u for k, v in out.items() if k != "url" for u in file_urls(v)]
+    return [u for v in out for u in file_urls(v)] if isinstance(out, (list, tuple)) else []
+
+
 def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_name: str = "/predict",
-         sample=None, app_pid: int | None = None, download: str | None = None) -> dict[str, Any]:
+         sample=None, app_pid: int | None = None, download: str | None = None,
+         folder: str | None = None) -> dict[str, Any]:
     """users concurrent clients x requests each; sample() (if given) is called every 50 ms meanwhile. With
     app_pid: the CPU time per request of the app and of the clients (this process), while they ran. With
-    download (a folder): each client fetches every output file of each reading into it, as a browser does."""
+    download: each client fetches every output file of each reading ("browser": over one kept-alive
+    connection per client; "gradio_client": its own downloader, into folder)."""
+    import httpx
     from gradio_client import Client, handle_file
-    clients = [Client(url, verbose=False, download_files=download or False) for _ in range(users)]
+    own = download == "gradio_client"
+    clients = [Client(url, verbose=False, download_files=folder if own else False) for _ in range(users)]
+    browsers = [httpx.Client(timeout=60) if download == "browser" else None for _ in range(users)]
+    fetched = [0, 0]  # files, bytes
     lat: list[float] = []
     errors: list[str] = []
     right = [0]
     lock = threading.Lock()
     start = threading.Barrier(users + 1)
 
+    def fetch(b: httpx.Client, out: Any) -> None:
+        for u in file_urls(out):
+            r = b.get(u)
+            r.raise_for_status()
+            with lock:
+                fetched[0] += 1
+                fetched[1] += len(r.content)
+
     def user(k: int) -> None:
-        c = clients[k]
+        c, b = clients[k], browsers[k]
         start.wait()
         for i in range(requests):
             path, text = files[(k * requests + i) % len(files)]
@@ -69,6 +96,8 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
             try:
                 if api_name == "/predict":
                     out = c.predict(handle_file(path), "rollout", "mean", api_name="/predict")
+                    if b is not None:
+                        fetch(b, out[1:])
                     ok = out[0] == text
                 else:
                     c.predict(api_name=api_name)
@@ -93,26 +122,28 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
     wall = time.perf_counter() - t0
     cpu = {"app_cpu_ms": round((cpu_s(app_pid) - app0) * 1000 / max(1, len(lat)), 1),
            "client_cpu_ms": round((time.process_time() - own0) * 1000 / max(1, len(lat)), 1)} if app_pid else {}
-    for c in clients:
+    for c in clients + [b for b in browsers if b is not None]:
         try:
             c.close()
         except Exception:
             pass
+    got = {"files_per_req": round(fetched[0] / max(1, len(lat)), 2),
+           "kb_per_req": round(fetched[1] / 1024 / max(1, len(lat)), 1)} if download == "browser" else {}
     return {"users": users, "requests": users * requests, "ok": len(lat), "errors": len(errors),
             "error_examples": errors[:3], "wall_s": round(wall, 2), "req_per_s": round(len(lat) / wall, 1),
-            "latency_ms": C.stats(lat), "_lat": lat, **cpu,
+            "latency_ms": C.stats(lat), "_lat": lat, **cpu, **got,
             "read_right": right[0] / max(1, len(lat)) if api_name == "/predict" else None}
 
 
 def alternate(url: str, users: int, requests: int, rounds: int, files: list[tuple[str, str]],
-              pid: int | None = None, download: str | None = None) -> dict[str, Any]:
+              pid: int | None = None, **download: Any) -> dict[str, Any]:
     """rounds of /predict at `users`, each between two no-op runs at `users`: the ratio of their p95s,
     pooled over the rounds, and each round's ratio to the mean of its two neighbours."""
-    floors = [load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid, download=download)]
+    floors = [load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid, **download)]
     runs = []
     for _ in range(rounds):
-        runs.append(load(url, users, requests, files, app_pid=pid, download=download))
-        floors.append(load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid, download=download))
+        runs.append(load(url, users, requests, files, app_pid=pid, **download))
+        floors.append(load(url, users, requests, files, api_name="/list_checkpoints", app_pid=pid, **download))
     predict = C.stats([ms for r in runs for ms in r["_lat"]])
     floor = C.stats([ms for f in floors for ms in f["_lat"]])
     each = [r["latency_ms"]["p95"] / ((a["latency_ms"]["p95"] + b["latency_ms"]["p95"]) / 2)
@@ -141,6 +172,12 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> None:
     print(f"\n/predict p95 / /list_checkpoints p95 at {alt['users']} users, {len(alt['rounds'])} rounds pooled: "
           f"{alt['predict_ms']['p95']:.0f} / {alt['floor_ms']['p95']:.0f} ms = {res['p95_ratio']:.2f}x "
           f"(each round: {', '.join(f'{x:.2f}x' for x in alt['round_ratios'])})")
+    if args.download == "browser":
+        r = alt["rounds"][0]
+        print(f"each reading's files fetched over one connection per client: {r['files_per_req']} files, "
+              f"{r['kb_per_req']} KB")
+    elif args.download:
+        print("each reading's files fetched with gradio_client's downloader")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,7 +188,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rounds", type=int, default=3, help="/predict rounds at the most users, between no-op runs")
     ap.add_argument("--photos", type=int, default=40, help="distinct photos, cycled")
     ap.add_argument("--quick", action="store_true", help="1 and 2 users x 2 requests, 1 round, the committed digits")
-    ap.add_argument("--download", action="store_true", help="clients fetch every output file, as a browser does")
+    ap.add_argument("--download", nargs="?", const="browser", choices=["browser", "gradio_client"], default=None,
+                    help="clients fetch every output file: over one kept-alive connection each, as a browser does "
+                         "(browser, the default), or with gradio_client's own downloader")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -174,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             load(app.url, 1, 2, files)  # warm-up: first request loads lazily imported modules
             pid = app.proc.pid
             res["gradio_floor"] = load(app.url, 1, args.requests, files, api_name="/list_checkpoints", app_pid=pid)
-            dl = str(Path(tmp) / "downloads") if args.download else None
-            res["runs"] = [load(app.url, n, args.requests, files, app_pid=pid, download=dl)
+            dl = {"download": args.download, "folder": str(Path(tmp) / "downloads")}
+            res["runs"] = [load(app.url, n, args.requests, files, app_pid=pid, **dl)
                            for n in sorted(set(args.users)) if n != top]
-            res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files, pid, dl)
+            res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files, pid, **dl)
         finally:
             app.close()
     res["runs"].append(res["alternating"]["rounds"][0])

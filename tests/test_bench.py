@@ -95,9 +95,11 @@ def test_streaming_draws_the_maps_on_the_frames_each_setting_says(ckpt):
 
 
 @pytest.mark.slow
-def test_serving(ckpt):
-    res = run_bench("serving.py", ckpt)
-    assert [r["users"] for r in res["runs"]] == [1, 2]
+def test_serving_with_clients_that_fetch_every_picture(ckpt):
+    res = run_bench("serving.py", ckpt, "--download")
+    assert [r["users"] for r in res["runs"]] == [1, 2] and res["download"] == "browser"
+    # each reading: a map per digit, the combined map and the encoder's, every one fetched
+    assert all(r["files_per_req"] >= 3 and r["kb_per_req"] > 1 for r in res["runs"])
     assert all(r["errors"] == 0 and r["ok"] == r["requests"] for r in res["runs"])
     alt = res["alternating"]  # at the most users: no-op, /predict, no-op; the ratio pools each endpoint's turns
     assert alt["users"] == 2 and len(alt["rounds"]) == 1 and len(alt["floors"]) == 2
