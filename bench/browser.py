@@ -1,7 +1,7 @@
 """Real time as the user sees it: headless Chromium draws numbers on the Draw tab and films one with the webcam.
 
     python bench/browser.py --checkpoint checkpoints/nextnum [--numbers 20] [--webcam-seconds 15] [--json]
-    python bench/browser.py --quick --json                    # 3 numbers, 5 s of webcam: checks the script runs
+    python bench/browser.py --quick --json                    # 3 numbers, 3 s of webcam: checks the script runs
     python bench/browser.py --url http://127.0.0.1:7860       # an app that is already running
     python bench/browser.py --trace runs/trace.zip            # also a Playwright trace (playwright show-trace)
 
@@ -170,11 +170,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--height", type=float, default=0.5, help="digit height, share of the pad's (0.3: drawn small)")
     ap.add_argument("--longest", type=int, default=4, help="digits in the longest number drawn")
     ap.add_argument("--trace", default=None, help="write a Playwright trace zip here")
-    ap.add_argument("--quick", action="store_true", help="3 numbers, 5 s of webcam")
+    ap.add_argument("--quick", action="store_true", help="3 numbers, 3 s of webcam")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
-        args.numbers, args.webcam_seconds, args.quiet = 3, 5.0, 2.0
+        args.numbers, args.webcam_seconds, args.quiet = 3, 3.0, 1.0
     if not Path(CHROMIUM).exists():
         sys.exit(f"error: {CHROMIUM} not found (apt-get install chromium)")
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"

@@ -9,20 +9,33 @@ from nextnum.data import fixed_batches, load_fixture
 from nextnum import export as E
 from nextnum.export import GreedyLoop, cached_export, compare, export
 from nextnum.model import NextNum
-from conftest import ROOT
+from conftest import ROOT, SHIPPED
 
 pytest.importorskip("onnxruntime")
 
 
-@pytest.mark.parametrize("name", ["smoke", "default"])
-def test_onnx_matches_pytorch(tmp_path, name):
-    cfg = Config.load(ROOT / "configs" / f"{name}.json")
+def random_smoke_model() -> NextNum:
+    """The smoke design with large random weights, so that readings differ between canvases."""
     torch.manual_seed(0)
-    model = NextNum(cfg.model).eval()
-    for p in model.parameters():  # larger random weights, so readings differ between canvases
+    model = NextNum(Config.load(ROOT / "configs" / "smoke.json").model).eval()
+    for p in model.parameters():
         p.data.normal_(0, 0.3)
+    return model
+
+
+@pytest.mark.parametrize("name", ["smoke", "shipped"])
+def test_onnx_matches_pytorch(tmp_path, name):
+    """A fresh export of a random smoke model, and the shipped model's kept graph (what the app reads with;
+    exported again only when the model's code changed it)."""
+    if name == "smoke":
+        model, cfg = random_smoke_model(), Config.load(ROOT / "configs" / "smoke.json")
+        path = export(model, tmp_path / "m.onnx")
+    else:
+        from nextnum.checkpoint import load
+        model, cfg, _ = load(SHIPPED)
+        path = tmp_path / "m.onnx"
+        path.write_bytes(cached_export(model, beside=SHIPPED))
     canvases = fixed_batches(load_fixture(), 16, cfg.data, (cfg.model.img_h, cfg.model.img_w), seed=0)[0].images
-    path = export(model, tmp_path / "m.onnx")
     assert not model.training, "export must leave the model in the mode it found it in"
     res = compare(model, path, canvases)
     assert res["tokens_equal"] == 1.0

@@ -27,7 +27,7 @@ from conftest import ROOT  # noqa: E402
 VIDEO_NUMBER = "385"
 EXAMPLE_NAMES = sorted(p.name for p in (ROOT / "examples").glob("*.png"))  # app.py's order
 EXAMPLE_NINE, EXAMPLE_FIVE_DIGITS = EXAMPLE_NAMES.index("9.png"), EXAMPLE_NAMES.index("61854.png")
-STREAM_SECONDS = 15  # the app's webcam limit here (NEXTNUM_STREAM_SECONDS): long enough to read, short to wait
+STREAM_SECONDS = 8  # the app's webcam limit here (NEXTNUM_STREAM_SECONDS): long enough to read, short to wait
 LAPTOPS = [(1280, 800), (1440, 900)]
 PHONE = {"width": 412, "height": 915}
 
