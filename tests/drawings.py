@@ -95,11 +95,32 @@ DIGIT_STROKES: dict[str, list[list[tuple[float, float]]]] = {
 }
 
 
+_LOOP = _arc(0.27, 0.28, 0.26, 0.28, 0, 360, 22)  # a "9"'s head, closed at its right
+
+# Other hands: the ways people write these digits, one variant each (the templates above are one hand's).
+HANDS: dict[str, tuple[str, list[list[tuple[float, float]]]]] = {
+    "1 plain": ("1", [[(0.14, 0.0), (0.14, 1.0)]]),
+    "1 long flag": ("1", [[(0.0, 0.34), (0.22, 0.0), (0.22, 1.0)]]),
+    "1 flag and foot": ("1", [[(0.04, 0.2), (0.2, 0.0), (0.2, 1.0)], [(0.0, 1.0), (0.4, 1.0)]]),
+    "7 plain": ("7", DIGIT_STROKES["7"]),
+    "7 crossed": ("7", DIGIT_STROKES["7"] + [[(0.16, 0.52), (0.54, 0.52)]]),
+    "4 open": ("4", DIGIT_STROKES["4"]),
+    "4 closed": ("4", [[(0.42, 1.0), (0.42, 0.0), (0.0, 0.66), (0.56, 0.66)]]),
+    "9 straight": ("9", [_LOOP + [(0.53, 0.28), (0.53, 1.0)]]),
+    "9 curved": ("9", [_LOOP + _arc(0.1, 0.28, 0.43, 0.72, 0, 80, 12)]),
+}
+
+
 def stroke_number(text: str, rng: np.random.Generator, height: float | None = None,
-                  width: int | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
+                  width: int | None = None, hand: str | None = None) -> tuple[np.ndarray, list[tuple[int, int]]]:
     """`text` drawn on the sketchpad from strokes, as a mouse draws it: each digit's template wobbled,
     slanted and sized at random (150-210 px tall unless `height`), 10-18 px brush unless `width`, gaps of
-    0.15-0.6 digit heights. Returns the layer and each digit's ink span (x0, x1) in px, in reading order."""
+    0.15-0.6 digit heights; with `hand` (a key of HANDS), that variant for every copy of its digit.
+    Returns the layer and each digit's ink span (x0, x1) in px, in reading order."""
+    templates = dict(DIGIT_STROKES)
+    if hand is not None:
+        digit, lines = HANDS[hand]
+        templates[digit] = lines
     H, W = SKETCH_HW
     width = width or int(rng.integers(10, 19))
     h = height or float(rng.uniform(150, 210))
@@ -108,7 +129,7 @@ def stroke_number(text: str, rng: np.random.Generator, height: float | None = No
     for ch in text:
         s = h * rng.uniform(0.9, 1.05)
         strokes = []
-        for line in DIGIT_STROKES[ch]:
+        for line in templates[ch]:
             p = np.array(line, float) + rng.normal(0, 0.01, (len(line), 2))  # hand wobble
             p[:, 0] = p[:, 0] * rng.uniform(0.85, 1.15) + slant * (1 - p[:, 1])
             strokes.append(p * s)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from drawings import SKETCH_HW, one_seven, stroke_number
+from drawings import HANDS, SKETCH_HW, one_seven, stroke_number
 
 ORDERS = ("17", "71")
 WIDTHS = (10, 12, 14, 16, 18)  # brush px
@@ -76,8 +76,29 @@ def drawn_small(predictor, n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
+def hands(predictor, n: int = 40, seed: int = 0) -> list[dict[str, Any]]:
+    """Read n numbers of 1-4 digits per variant in drawings.HANDS (the flag "1", the crossed "7", the closed
+    "4", ...), each number holding that variant's digit at least once, drawn from strokes."""
+    rows = []
+    for k, (hand, (digit, _)) in enumerate(HANDS.items()):
+        rng = np.random.default_rng([seed, k])
+        for i in range(n):
+            chars = [str(d) for d in rng.integers(0, 10, i % 4 + 1)]
+            chars[int(rng.integers(len(chars)))] = digit
+            text = "".join(chars)
+            img, _ = stroke_number(text, rng, hand=hand)
+            rows.append({"hand": hand, "text": text, "read": predictor.predict(img, explain=False).text})
+    return rows
+
+
+def by_hand(rows: list[dict[str, Any]]) -> dict[str, float]:
+    """hands() rows -> each variant's share read right, in HANDS order."""
+    return {h: float(np.mean([r["read"] == r["text"] for r in rows if r["hand"] == h]))
+            for h in HANDS if any(r["hand"] == h for r in rows)}
+
+
 def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]],
-            small: list[dict[str, Any]] | None = None) -> dict[str, float]:
+            small: list[dict[str, Any]] | None = None, hand_rows: list[dict[str, Any]] | None = None) -> dict[str, float]:
     """The figures the checks are judged on."""
     inside = [c for r in drawn if r["centres_inside"] for c in r["centres_inside"]]
     out = {"grid_pass": float(np.mean([r["passed"] for r in grid])),
@@ -87,4 +108,6 @@ def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]],
     if small:
         out["small_read"] = float(np.mean([r["read"] == r["text"] for r in small]))
         out["small_nothing"] = float(np.mean([r["read"] == "" for r in small]))
+    if hand_rows:
+        out["hands_worst"] = min(by_hand(hand_rows).values())
     return out

@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from drawings import SKETCH_HW, gap_middle, one_seven, stroke_number, thin_one_far_seven
-from sketch_checks import MAP_SHARE, centre_x, drawn_numbers, one_seven_grid, side_shares, summary
+from drawings import HANDS, SKETCH_HW, gap_middle, one_seven, stroke_number, thin_one_far_seven
+from sketch_checks import MAP_SHARE, by_hand, centre_x, drawn_numbers, hands, one_seven_grid, side_shares, summary
 from nextnum import Predictor
 
 
@@ -78,6 +78,32 @@ def test_stroke_numbers_have_ordered_spans_over_their_ink():
             assert ink[x0:x1].any()
         assert not (ink & ~inside).any()  # no ink outside the spans
         assert all(a[1] < b[0] for a, b in zip(spans, spans[1:]))  # left to right, apart
+
+
+def test_each_hand_draws_its_own_variant_of_its_digit():
+    """A variant changes the ink of its digit alone: the same seed gives other ink with it, the same ink
+    for a number without that digit."""
+    for hand, (digit, _) in HANDS.items():
+        other = "0" if digit != "0" else "2"
+        plain = stroke_number(digit + other, np.random.default_rng(0))[0][..., 3]
+        drawn = stroke_number(digit + other, np.random.default_rng(0), hand=hand)[0][..., 3]
+        assert np.array_equal(plain, drawn) == (hand in ("7 plain", "4 open")), hand  # those two are the templates
+        free = stroke_number(other * 2, np.random.default_rng(0), hand=hand)[0]
+        assert np.array_equal(free, stroke_number(other * 2, np.random.default_rng(0))[0]), hand
+
+
+def test_the_hands_set_holds_its_variant_in_every_number_and_scores_each_variant():
+    class Blank:  # reads nothing
+        def predict(self, img, explain=True):
+            return type("Reading", (), {"text": ""})()
+    rows = hands(Blank(), 5)
+    assert len(rows) == 5 * len(HANDS) and all(r["read"] == "" for r in rows)
+    assert all(HANDS[r["hand"]][0] in r["text"] and 1 <= len(r["text"]) <= 4 for r in rows)
+    ones_as_sevens = by_hand([{**r, "read": r["text"].replace("1", "7")} for r in rows])
+    assert list(ones_as_sevens) == list(HANDS)
+    assert [h for h, v in ones_as_sevens.items() if v == 0.0] == [h for h in HANDS if h.startswith("1 ")]
+    for h, v in ones_as_sevens.items():  # right exactly where no "1" was drawn
+        assert v == np.mean(["1" not in r["text"] for r in rows if r["hand"] == h]), h
 
 
 # ---------------------------------------------------------------- the shipped model
