@@ -5,7 +5,7 @@
 
 Starts `python app.py` in a subprocess on a free loopback port (as tests/appserver.py does, with the
 app's own settings: queue, concurrency limits, 1 torch thread). Each user is one gradio_client Client
-(its own session) in its own thread, uploading 640x480 webcam-like photos (bench/realsets.py) to
+(its own session; `--client page`: one kept-alive connection for everything, as a browser tab) in its own thread, uploading 640x480 webcam-like photos (bench/realsets.py) to
 /predict one after another, as the Upload tab does: the latency is the whole round trip the user
 waits for (upload, queue, reading with the pictures the Upload tab shows while its stages accordion is
 closed: the digit maps, the combined map and the encoder's; encoding the output images). Output
@@ -23,11 +23,13 @@ the no-op runs just before and after it. Prints a table; --json adds one JSON li
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -60,18 +62,52 @@ def file_urls(out: Any) -> list[str]:
     return [u for v in out for u in file_urls(v)] if isinstance(out, (list, tuple)) else []
 
 
+class PageClient:
+    """One visitor's page: one kept-alive connection and one session for the upload, the event and its
+    stream, and the pictures, as a browser tab does (Gradio's REST call route standing in for the page's
+    queue stream): the load without gradio_client's own costs (a new HTTP client per upload and per call)."""
+
+    def __init__(self, url: str) -> None:
+        import httpx
+        self.h, self.session = httpx.Client(base_url=url, timeout=60), uuid.uuid4().hex
+
+    def call(self, api: str, data: list) -> list:
+        r = self.h.post(f"/gradio_api/call/{api}", json={"data": data, "session_hash": self.session})
+        r.raise_for_status()
+        with self.h.stream("GET", f"/gradio_api/call/{api}/{r.json()['event_id']}") as s:
+            lines = list(s.iter_lines())
+        if not any(ln.startswith("event: complete") for ln in lines):
+            raise RuntimeError(f"{api}: {lines[-2:]}")
+        return json.loads([ln[5:] for ln in lines if ln.startswith("data:")][-1])
+
+    def predict(self, path: str | None = None, *args: str, api_name: str) -> list:
+        if api_name != "/predict":
+            return self.call(api_name.strip("/"), list(args))
+        with open(path, "rb") as f:
+            up = self.h.post("/gradio_api/upload", files=[("files", (Path(path).name, f))])
+        up.raise_for_status()
+        image = {"path": up.json()[0], "orig_name": Path(path).name, "meta": {"_type": "gradio.FileData"}}
+        return self.call("predict", [image, *args, False])  # False: the stages accordion is closed
+
+    def close(self) -> None:
+        self.h.close()
+
+
 def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_name: str = "/predict",
          sample=None, app_pid: int | None = None, download: str | None = None,
-         folder: str | None = None) -> dict[str, Any]:
+         folder: str | None = None, client: str = "gradio_client") -> dict[str, Any]:
     """users concurrent clients x requests each; sample() (if given) is called every 50 ms meanwhile. With
     app_pid: the CPU time per request of the app and of the clients (this process), while they ran. With
     download: each client fetches every output file of each reading ("browser": over one kept-alive
-    connection per client; "gradio_client": its own downloader, into folder)."""
+    connection per client; "gradio_client": its own downloader, into folder). client: gradio_client
+    Clients, or PageClients."""
     import httpx
     from gradio_client import Client, handle_file
     own = download == "gradio_client"
-    clients = [Client(url, verbose=False, download_files=folder if own else False) for _ in range(users)]
-    browsers = [httpx.Client(timeout=60) if download == "browser" else None for _ in range(users)]
+    page = client == "page"
+    clients = [PageClient(url) if page else Client(url, verbose=False, download_files=folder if own else False)
+               for _ in range(users)]
+    browsers = [(c.h if page else httpx.Client(timeout=60)) if download == "browser" else None for c in clients]
     fetched = [0, 0]  # files, bytes
     lat: list[float] = []
     errors: list[str] = []
@@ -95,7 +131,7 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
             t = time.perf_counter()
             try:
                 if api_name == "/predict":
-                    out = c.predict(handle_file(path), "rollout", "mean", api_name="/predict")
+                    out = c.predict(path if page else handle_file(path), "rollout", "mean", api_name="/predict")
                     if b is not None:
                         fetch(b, out[1:])
                     ok = out[0] == text
@@ -122,7 +158,7 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
     wall = time.perf_counter() - t0
     cpu = {"app_cpu_ms": round((cpu_s(app_pid) - app0) * 1000 / max(1, len(lat)), 1),
            "client_cpu_ms": round((time.process_time() - own0) * 1000 / max(1, len(lat)), 1)} if app_pid else {}
-    for c in clients + [b for b in browsers if b is not None]:
+    for c in clients + [b for b in browsers if b is not None and not page]:
         try:
             c.close()
         except Exception:
@@ -191,14 +227,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--download", nargs="?", const="browser", choices=["browser", "gradio_client"], default=None,
                     help="clients fetch every output file: over one kept-alive connection each, as a browser does "
                          "(browser, the default), or with gradio_client's own downloader")
+    ap.add_argument("--client", choices=["gradio_client", "page"], default="gradio_client",
+                    help="each user a gradio_client Client (an API user), or a page: one kept-alive connection "
+                         "for everything, as a browser tab")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    if args.client == "page" and args.download == "gradio_client":
+        ap.error("--download gradio_client needs --client gradio_client")
     if args.quick:
         args.users, args.requests, args.photos, args.rounds = [1, 2], 2, 4, 1
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     ckpt = C.checkpoint_path(args.checkpoint)
     res: dict[str, Any] = {"bench": "serving", "machine": C.machine(), "checkpoint": str(ckpt),
-                           "requests_per_user": args.requests, "download": args.download}
+                           "requests_per_user": args.requests, "download": args.download, "client": args.client}
     if args.quick:
         from nextnum.data import load_fixture
         bank = load_fixture()
@@ -212,8 +253,9 @@ def main(argv: list[str] | None = None) -> int:
             res["startup_s"] = round(app.startup_s, 1)
             load(app.url, 1, 2, files)  # warm-up: first request loads lazily imported modules
             pid = app.proc.pid
-            res["gradio_floor"] = load(app.url, 1, args.requests, files, api_name="/list_checkpoints", app_pid=pid)
-            dl = {"download": args.download, "folder": str(Path(tmp) / "downloads")}
+            res["gradio_floor"] = load(app.url, 1, args.requests, files, api_name="/list_checkpoints", app_pid=pid,
+                                       client=args.client)
+            dl = {"download": args.download, "folder": str(Path(tmp) / "downloads"), "client": args.client}
             res["runs"] = [load(app.url, n, args.requests, files, app_pid=pid, **dl)
                            for n in sorted(set(args.users)) if n != top]
             res["alternating"] = alternate(app.url, top, args.requests, args.rounds, files, pid, **dl)
