@@ -95,9 +95,10 @@ def test_streaming_draws_the_maps_on_the_frames_each_setting_says(ckpt):
 
 
 @pytest.mark.slow
-def test_serving_with_clients_that_fetch_every_picture(ckpt):
-    res = run_bench("serving.py", ckpt, "--download")
-    assert [r["users"] for r in res["runs"]] == [1, 2] and res["download"] == "browser"
+def test_serving_to_pages_that_fetch_every_picture(ckpt):
+    # the gradio_client users are bench/memory.py's load (test_memory)
+    res = run_bench("serving.py", ckpt, "--download", "--client", "page")
+    assert [r["users"] for r in res["runs"]] == [1, 2] and res["download"] == "browser" and res["client"] == "page"
     # each reading: a map per digit, the combined map and the encoder's, every one fetched
     assert all(r["files_per_req"] >= 3 and r["kb_per_req"] > 1 for r in res["runs"])
     assert all(r["errors"] == 0 and r["ok"] == r["requests"] for r in res["runs"])
