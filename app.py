@@ -25,6 +25,7 @@ from nextnum.config import ModelConfig  # noqa: E402
 from nextnum.corrections import Corrections  # noqa: E402
 from nextnum.web import gradio_fixes, page, sketchpad, views  # noqa: E402
 from nextnum.web.models import Checkpoints  # noqa: E402
+from nextnum.web.inline import InlineGallery, InlineImage  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
 from nextnum.web.settings import Settings  # noqa: E402
 from nextnum.web.train_runs import TrainingSlot, curve_plot, training_configs  # noqa: E402
@@ -70,9 +71,9 @@ def digit_maps(prefix: str, columns: int) -> gr.Gallery:
     (views.DIGITS_BOX) rather than a square. A numeric height: with "auto" Gradio keeps a gallery at least
     450 px high on wide windows."""
     rows = -(-MAX_DIGITS // columns)
-    return gr.Gallery(label="Where it looked for each digit", columns=columns, fit_columns=False,
-                      height=page.maps_height(columns, rows), format="jpeg", object_fit="contain",
-                      elem_id=f"{prefix}_maps", elem_classes="nn-maps", allow_preview=False)
+    return InlineGallery(label="Where it looked for each digit", columns=columns, fit_columns=False,
+                         height=page.maps_height(columns, rows), object_fit="contain",
+                         elem_id=f"{prefix}_maps", elem_classes="nn-maps", allow_preview=False)
 
 
 def reading_panel(prefix: str, columns: int = 3) -> SimpleNamespace:
@@ -91,14 +92,14 @@ def more_views(panel: SimpleNamespace, layers: list[str], heads: list[str]) -> S
     """Under the input and its reading: the combined map, the encoder's view with its selectors, the
     preprocessing stages; with `panel`, every output of views.reading_views in order."""
     with gr.Row():
-        comb = gr.Image(label="All digits, one colour each", format="jpeg", height=240)
+        comb = InlineImage(label="All digits, one colour each", height=240)
         with gr.Column():
-            enc = gr.Image(label="Encoder attention: what each patch gathers", format="jpeg", height=170)
+            enc = InlineImage(label="Encoder attention: what each patch gathers", height=170)
             with gr.Row():
                 layer = gr.Dropdown(layers, value="rollout", label="Encoder layer")
                 head = gr.Dropdown(heads, value="mean", label="Head")
     with gr.Accordion("Preprocessing stages and details", open=False) as acc:
-        stages = gr.Gallery(label="Preprocessing stages", columns=6, height=200, format="jpeg", object_fit="contain")
+        stages = InlineGallery(label="Preprocessing stages", columns=6, height=200, object_fit="contain")
         info = gr.JSON(label="Details")
         # API callers ask for the stage pictures with this parameter; in the page it stays off
         asked = gr.Checkbox(False, label="stages", visible=False)
@@ -150,7 +151,7 @@ def webcam_tab(ev: Handlers, live: gr.State, settings: Settings) -> SimpleNamesp
             cam = gr.Image(sources=["webcam"], streaming=True, type="numpy", label="Camera", elem_id="cam",
                            webcam_options=gr.WebcamOptions(mirror=False, constraints={
                                "video": {"width": {"ideal": 640}, "height": {"ideal": 480}}}))
-            view = gr.Image(label="Reading", format="jpeg", elem_id="cam_view")
+            view = InlineImage(label="Reading", elem_id="cam_view")
         # the guide box over the live preview, and the stream stopped in the page at its limit (page.js)
         gr.HTML("", js_on_load=page.webcam_js(GUIDE_ROI, settings.stream_seconds), elem_id="cam_guide", padding=False,
                 apply_default_css=False)

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
                        "rss_start_mb": round(rss[0], 1), "rss_end_mb": round(rss[-1], 1),
                        "rss_max_mb": round(max(rss), 1), "growth_mb": round(rss[-1] - rss[0], 1),
                        "growth_kb_per_request": round((rss[-1] - rss[0]) * 1024 / args.requests, 1),
-                       "cache_mb": round(cache_mb(tmp / "cache"), 1),  # deleted after an hour (delete_cache)
+                       "cache_mb": round(cache_mb(tmp / "cache"), 3),  # deleted after an hour (delete_cache)
                        "seconds": round(time.perf_counter() - t0, 1)}
             print(json.dumps(summary))
         finally:

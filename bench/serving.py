@@ -9,8 +9,9 @@ app's own settings: queue, concurrency limits, 1 torch thread). Each user is one
 /predict one after another, as the Upload tab does: the latency is the whole round trip the user
 waits for (upload, queue, reading with the pictures the Upload tab shows while its stages accordion is
 closed: the digit maps, the combined map and the encoder's; encoding the output images). Output
-files are not downloaded unless --download: then every client fetches every output file of each
-reading before its request counts as done, as a browser does, over its own kept-alive connection
+files are not downloaded unless --download: then every client takes every picture of each reading
+before its request counts as done, as a browser does: a picture inside the answer (a JPEG data URL, as
+the app sends them) is decoded; a file is fetched over the client's own kept-alive connection
 (`--download browser`, the default), or with gradio_client's own downloader (`--download
 gradio_client`: a new HTTP client, temporary folder and hash per file, which costs the client ~25 ms of
 CPU per file on these same cores).
@@ -23,6 +24,7 @@ the no-op runs just before and after it. Prints a table; --json adds one JSON li
 from __future__ import annotations
 
 import argparse
+import base64
 import json
 import os
 import sys
@@ -53,13 +55,14 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def file_urls(out: Any) -> list[str]:
-    """The URL of every file in a reading's outputs (images, gallery items), as the page would fetch them."""
+def picture_urls(out: Any) -> list[str]:
+    """The URL of every picture in a reading's outputs (images, gallery items): a file to fetch (http) or the
+    picture itself (a data URL)."""
     if isinstance(out, dict):
         url = out.get("url")
-        own = [url] if isinstance(url, str) and url.startswith("http") else []
-        return own + [u for k, v in out.items() if k != "url" for u in file_urls(v)]
-    return [u for v in out for u in file_urls(v)] if isinstance(out, (list, tuple)) else []
+        own = [url] if isinstance(url, str) and url.startswith(("http", "data:")) else []
+        return own + [u for k, v in out.items() if k != "url" for u in picture_urls(v)]
+    return [u for v in out for u in picture_urls(v)] if isinstance(out, (list, tuple)) else []
 
 
 class PageClient:
@@ -108,7 +111,7 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
     clients = [PageClient(url) if page else Client(url, verbose=False, download_files=folder if own else False)
                for _ in range(users)]
     browsers = [(c.h if page else httpx.Client(timeout=60)) if download == "browser" else None for c in clients]
-    fetched = [0, 0]  # files, bytes
+    fetched = [0, 0, 0]  # pictures, of them files fetched, bytes
     lat: list[float] = []
     errors: list[str] = []
     right = [0]
@@ -116,12 +119,17 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
     start = threading.Barrier(users + 1)
 
     def fetch(b: httpx.Client, out: Any) -> None:
-        for u in file_urls(out):
-            r = b.get(u)
-            r.raise_for_status()
+        for u in picture_urls(out):
+            if u.startswith("data:"):  # inside the answer already: decoded, as the page does
+                n, files = len(base64.b64decode(u.split(",", 1)[1])), 0
+            else:
+                r = b.get(u)
+                r.raise_for_status()
+                n, files = len(r.content), 1
             with lock:
                 fetched[0] += 1
-                fetched[1] += len(r.content)
+                fetched[1] += files
+                fetched[2] += n
 
     def user(k: int) -> None:
         c, b = clients[k], browsers[k]
@@ -163,8 +171,9 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
             c.close()
         except Exception:
             pass
-    got = {"files_per_req": round(fetched[0] / max(1, len(lat)), 2),
-           "kb_per_req": round(fetched[1] / 1024 / max(1, len(lat)), 1)} if download == "browser" else {}
+    per = max(1, len(lat))
+    got = {"pictures_per_req": round(fetched[0] / per, 2), "files_per_req": round(fetched[1] / per, 2),
+           "kb_per_req": round(fetched[2] / 1024 / per, 1)} if download == "browser" else {}
     return {"users": users, "requests": users * requests, "ok": len(lat), "errors": len(errors),
             "error_examples": errors[:3], "wall_s": round(wall, 2), "req_per_s": round(len(lat) / wall, 1),
             "latency_ms": C.stats(lat), "_lat": lat, **cpu, **got,
@@ -210,8 +219,8 @@ def report(res: dict[str, Any], args: argparse.Namespace) -> None:
           f"(each round: {', '.join(f'{x:.2f}x' for x in alt['round_ratios'])})")
     if args.download == "browser":
         r = alt["rounds"][0]
-        print(f"each reading's files fetched over one connection per client: {r['files_per_req']} files, "
-              f"{r['kb_per_req']} KB")
+        print(f"each reading's pictures: {r['pictures_per_req']}, {r['kb_per_req']} KB; of them fetched as files over "
+              f"one connection per client: {r['files_per_req']}")
     elif args.download:
         print("each reading's files fetched with gradio_client's downloader")
 

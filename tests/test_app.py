@@ -98,7 +98,9 @@ def test_webcam_twin_endpoint_reads_a_frame(client, tmp_path):
     cv2.imwrite(str(tmp_path / "frame.png"), frame)
     image, text, html, stats, gallery = client.predict(handle_file(str(tmp_path / "frame.png")), True,
                                                        api_name="/predict_frame_once")
-    assert Path(image).is_file() and isinstance(text, str) and "latency" in stats
+    assert image["url"].startswith("data:image/jpeg;base64,") and not image["path"]  # inside the answer
+    assert cv2.imdecode(np.frombuffer(base64.b64decode(image["url"].split(",", 1)[1]), np.uint8), 1).shape == (480, 640, 3)
+    assert isinstance(text, str) and "latency" in stats
     if shipped_available():
         assert text == "385"
 

@@ -157,8 +157,10 @@ def reference(server, files):
     probe = files["digits.png"].parent / "probe.png"
     cv2.imwrite(str(probe), typed("31", org=(300, 210)))
     out = c.predict(handle_file(str(probe)), api_name="/predict")
-    made = [o["path"] for o in [out[3], out[4]] + [g["image"] for g in out[2] + out[5]] if o]
-    assert made and all(Path(p).is_relative_to(server.cache) for p in made), made
+    pictures = [o for o in [out[3], out[4]] + [g["image"] for g in out[2] + out[5]] if o]
+    assert pictures and all(p["url"].startswith("data:image/jpeg;base64,") and not p["path"] for p in pictures)
+    made = [str(p) for p in server.cache.rglob("probe.png")]  # the upload: the pictures it returned are inline
+    assert made, "the upload left no file in the app's cache"
     text, info = upload(c, files["digits.png"])
     return {"text": text, "info": info, "files": made, "at": t}
 
@@ -274,12 +276,18 @@ def call(h, api: str, data: list, session: str | None = None) -> list:
 
 
 def fetch_image(h, filedata: dict) -> None:
-    """What a browser does with a returned image: fetch it whole (this is where the load test first failed:
-    two requests returning the same picture raced on one cache file)."""
-    r = h.get(filedata["url"])
-    r.raise_for_status()
-    assert len(r.content) == int(r.headers["content-length"]) and cv2.imdecode(
-        np.frombuffer(r.content, np.uint8), cv2.IMREAD_UNCHANGED) is not None
+    """What a browser does with a returned image: decode it from its data URL, or fetch it whole from the
+    file route (where the load test first failed: two requests returning the same picture raced on one
+    cache file)."""
+    url = filedata["url"]
+    if url.startswith("data:"):
+        data = base64.b64decode(url.split(",", 1)[1])
+    else:
+        r = h.get(url)
+        r.raise_for_status()
+        assert len(r.content) == int(r.headers["content-length"])
+        data = r.content
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) is not None
 
 
 def test_8_clients_x_50_requests_without_an_error(server, files):
@@ -591,9 +599,9 @@ def test_the_file_route_serves_nothing_outside_the_apps_files(server, path):
     assert r.status == 403, (path, r.status, r.read()[:200])
 
 
-def test_the_file_route_serves_what_the_app_returned(server, files):
-    out = client(server).predict(handle_file(str(files["digits.png"])), api_name="/predict")
-    assert httpx.get(out[3]["url"]).status_code == 200
+def test_the_file_route_serves_what_a_visitor_uploaded(server, files):
+    up = httpx.post(f"{server.url}/gradio_api/upload", files=[("files", ("d.png", files["digits.png"].read_bytes()))])
+    assert httpx.get(f"{server.url}/gradio_api/file={up.json()[0]}").status_code == 200
     assert httpx.get(f"{server.url}/file=/etc/passwd").status_code == 404  # no route outside /gradio_api
 
 

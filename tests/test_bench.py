@@ -99,8 +99,8 @@ def test_serving_to_pages_that_fetch_every_picture(ckpt):
     # the gradio_client users are bench/memory.py's load (test_memory)
     res = run_bench("serving.py", ckpt, "--download", "--client", "page")
     assert [r["users"] for r in res["runs"]] == [1, 2] and res["download"] == "browser" and res["client"] == "page"
-    # each reading: a map per digit, the combined map and the encoder's, every one fetched
-    assert all(r["files_per_req"] >= 3 and r["kb_per_req"] > 1 for r in res["runs"])
+    # each reading: a map per digit, the combined map and the encoder's, inside the answer: no file to fetch
+    assert all(r["pictures_per_req"] >= 3 and r["files_per_req"] == 0 and r["kb_per_req"] > 1 for r in res["runs"])
     assert all(r["errors"] == 0 and r["ok"] == r["requests"] for r in res["runs"])
     alt = res["alternating"]  # at the most users: no-op, /predict, no-op; the ratio pools each endpoint's turns
     assert alt["users"] == 2 and len(alt["rounds"]) == 1 and len(alt["floors"]) == 2
@@ -189,4 +189,4 @@ def test_memory_soak(tmp_path):
     assert res["requests"] == 20 and res["warmup"] == 5 and res["mode"] == "one gradio_client session"
     assert 100 < res["rss_start_mb"] <= res["rss_max_mb"] and res["rss_end_mb"] <= res["rss_max_mb"]
     assert res["growth_mb"] == pytest.approx(res["rss_end_mb"] - res["rss_start_mb"], abs=0.11)
-    assert res["cache_mb"] > 0  # the returned pictures went to the app's own cache folder
+    assert res["cache_mb"] > 0  # the uploads went to the app's own cache folder (the pictures come back inline)

@@ -312,11 +312,15 @@ def out_of_view(page, selector: str) -> list[str]:
             if b is None or b["x"] < 0 or b["y"] < 0 or b["x"] + b["width"] > vw + 0.5 or b["y"] + b["height"] > vh + 0.5]
 
 
+SHOWN = "(s) => [...document.querySelectorAll(s)].filter(i => i.complete && i.naturalWidth > 0).length"
+
+
 def wait_maps(page, n: int, prefix: str = "draw", timeout: float = 30) -> int:
+    """How many digit maps the page shows once it shows n (or the timeout passes): pictures decoded and drawn."""
     deadline = time.monotonic() + timeout
-    while page.locator(f"#{prefix}_maps .thumbnail-item").count() != n and time.monotonic() < deadline:
+    while page.evaluate(SHOWN, f"#{prefix}_maps .thumbnail-item img") != n and time.monotonic() < deadline:
         time.sleep(0.25)
-    return page.locator(f"#{prefix}_maps .thumbnail-item").count()
+    return page.evaluate(SHOWN, f"#{prefix}_maps .thumbnail-item img")
 
 
 @pytest.mark.parametrize("size", LAPTOPS, ids=[f"{w}x{h}" for w, h in LAPTOPS])
