@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from drawings import HANDS, SKETCH_HW, gap_middle, one_seven, stroke_number, thin_one_far_seven
-from sketch_checks import MAP_SHARE, by_hand, centre_x, drawn_numbers, hands, one_seven_grid, side_shares, summary
+from sketch_checks import (MAP_SHARE, by_hand, centre_x, drawn_numbers, hands, on_ink, one_seven_grid, side_shares,
+                          summary)
 from nextnum import Predictor
 
 
@@ -39,6 +40,15 @@ def test_side_shares_measure_each_digit_on_its_own_side():
     assert side_shares([first, second], 10) == [1.0, 0.5]
 
 
+def test_a_map_on_ink_keeps_what_lies_on_the_strokes_and_near_them():
+    layer = np.zeros((10, 40, 4), np.uint8)
+    layer[2:8, 5, 3] = 255  # a one-pixel stroke at x = 5
+    heat = np.ones((10, 40))
+    (kept,) = on_ink([heat], layer, reach=2)
+    assert kept[:, 3:8].sum() == heat[:, 3:8].sum()  # the stroke's column, 2 px either side, kept whole
+    assert kept[:, :3].sum() == 0 and kept[:, 8:].sum() == 0  # farther off the stroke: nothing
+
+
 def test_centre_x_is_the_centre_of_mass():
     h = np.zeros((4, 10))
     h[:, 2], h[:, 8] = 1, 3
@@ -46,11 +56,13 @@ def test_centre_x_is_the_centre_of_mass():
 
 
 def test_summary_counts_centres_only_of_numbers_read_right():
-    grid = [{"order": "17", "read": "17", "passed": True}, {"order": "71", "read": "7", "passed": False}]
+    grid = [{"order": "17", "read": "17", "passed": True, "passed_on_ink": True},
+            {"order": "71", "read": "7", "passed": False, "passed_on_ink": False}]
     drawn = [{"text": "12", "read": "12", "centres_inside": [True, False]},
              {"text": "3", "read": "8", "centres_inside": None}]
     s = summary(grid, drawn)
-    assert s == {"grid_pass": 0.5, "grid_read": 0.5, "drawn_read": 0.5, "drawn_centres_inside": 0.5}
+    assert s == {"grid_pass": 0.5, "grid_pass_on_ink": 0.5, "grid_read": 0.5, "drawn_read": 0.5,
+                 "drawn_centres_inside": 0.5}
 
 
 # ---------------------------------------------------------------- the drawings say where their digits are
