@@ -37,7 +37,7 @@ def step_cost(config: str | Path, steps: int, batch: int | None = None) -> dict:
     for i in range(steps + 1):
         c0, w0 = time.process_time(), time.perf_counter()
         b = render(bank, bs, cfg.data, (m.img_h, m.img_w), gen, match_strokes=m.match_strokes)
-        c1, w1 = time.process_time(), time.perf_counter()
+        c1 = time.process_time()
         loss, _ = _loss(net, b, cfg, torch.device("cpu"))
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -1,5 +1,4 @@
 """Confidence calibration: the temperature is stored, applied where probabilities are made, and fitted right."""
-import json
 
 import numpy as np
 import pytest
