@@ -48,6 +48,16 @@ def grid_to_canvas(m: np.ndarray, cfg: ModelConfig) -> np.ndarray:
     return out
 
 
+INK_LEVEL = 0.1  # canvas values above this are ink (the canvas is 0 on paper, 1 at the digits' strength)
+INK_REACH = 1  # canvas px a map reaches beyond the ink, with ModelConfig.maps_on_ink
+
+
+def ink_near(canvas: np.ndarray, reach: int = INK_REACH) -> np.ndarray:
+    """(H, W) canvas -> (H, W) float32: 1 within `reach` px of its ink, else 0."""
+    ink = (np.asarray(canvas) > INK_LEVEL).astype(np.uint8)
+    return cv2.dilate(ink, np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)).astype(np.float32)
+
+
 def normalise_map(m: np.ndarray) -> np.ndarray:
     """Scale a non-negative map to [0, 1] by its maximum (all-zero stays zero)."""
     mx = float(m.max()) if m.size else 0.0

@@ -59,6 +59,9 @@ class ModelConfig:
     # the canvas's strokes are brought to one width relative to the ink height (strokes.match_stroke): for
     # models trained on canvases drawn directly, before training canvases came from preprocess itself
     match_strokes: bool = False
+    # each digit's map is drawn on the ink the model read (the canvas's ink, grown by INK_REACH canvas px)
+    # rather than over the paper too: for token grids too coarse to keep a thin digit's map off the next one
+    maps_on_ink: bool = False
 
     def __post_init__(self) -> None:
         for k in ("img_h", "img_w", "patch", "stride", "dim", "heads", "enc_layers", "dec_layers", "max_digits"):

@@ -27,6 +27,7 @@ class AttentionViews:
     original: np.ndarray = field(repr=False)  # RGB image the pictures are drawn on
     geometry: Geometry = field(repr=False)
     cfg: ModelConfig = field(repr=False)
+    canvas: np.ndarray | None = field(default=None, repr=False)  # (H, W) the model's input: its ink, for maps_on_ink
     _heat: dict = field(default_factory=dict, repr=False)  # window -> heat_maps(window), drawn once each
     _pictures: dict = field(default_factory=dict, repr=False)  # window -> the original on it, shrunk once each
 
@@ -43,9 +44,16 @@ class AttentionViews:
         return self._pictures[window], None  # small: the overlays find the maps' extent themselves
 
     def heat_maps(self, window: Window | None = None) -> list[np.ndarray]:
-        """Per output digit: its cross-attention averaged over layers and heads, on the original or a window."""
+        """Per output digit: its cross-attention averaged over layers and heads, on the original or a window;
+        with cfg.maps_on_ink, only on and near the ink the model read."""
         if window not in self._heat:
-            self._heat[window] = [A.on_original(c.mean((0, 1)), self.geometry, self.cfg, window) for c in self.cross]
+            maps = [A.on_original(c.mean((0, 1)), self.geometry, self.cfg, window) for c in self.cross]
+            if self.cfg.maps_on_ink and self.canvas is not None:
+                near = A.ink_near(self.canvas)
+                near = (self.geometry.warp_to_original(near) if window is None
+                        else self.geometry.warp_to_original(near, window.rect, window.size))
+                maps = [A.normalise_map(m * near) for m in maps]
+            self._heat[window] = maps
         return self._heat[window]
 
     def digit_overlays(self, window: Window | None = None) -> list[np.ndarray]:

@@ -263,7 +263,8 @@ class Predictor:
         return AttentionViews(cross=A.to_grid(gen.cross_attn[0, :n], grid),  # (S, layers, heads, gh, gw)
                               rollout=A.to_grid(A.rollout_importance(enc), grid),  # (gh, gw)
                               encoder=A.to_grid(enc.mean(-2), grid),  # (L, H, gh, gw): attention each token receives
-                              original=pre.stages["original"], geometry=pre.geometry, cfg=self.config.model)
+                              original=pre.stages["original"], geometry=pre.geometry, cfg=self.config.model,
+                              canvas=pre.canvas)
 
     def faithfulness(self, image: Any, frac: float = 0.1,
                      roi: tuple[float, float, float, float] | None = None) -> list[dict[str, Any]]:

@@ -58,13 +58,16 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+DRAWING_ONLY = ("maps_on_ink",)  # ModelConfig fields that change how maps are drawn, not the graph
+
+
 def graph_key(cfg: ModelConfig, tensors: dict[str, np.ndarray]) -> str:
     """A digest of everything the exported graph depends on: the weights (buffers too, by name), the model
     config, the token ids and pixel statistics baked into it and the code that builds it. The exporter's
     version is left out: any graph of the same weights and code reads the same, and a serving install
     has no exporter to ask."""
-    key = hashlib.sha256(json.dumps([asdict(cfg), BOS, EOS, PAD, VOCAB, PIXEL_MEAN, PIXEL_STD,
-                                     code_digest()]).encode())
+    drawn = {k: v for k, v in asdict(cfg).items() if k not in DRAWING_ONLY}
+    key = hashlib.sha256(json.dumps([drawn, BOS, EOS, PAD, VOCAB, PIXEL_MEAN, PIXEL_STD, code_digest()]).encode())
     for name in sorted(tensors):
         key.update(name.encode())
         key.update(np.ascontiguousarray(tensors[name]).tobytes())

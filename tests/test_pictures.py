@@ -1,6 +1,7 @@
 """Pictures drawn at the size the page shows them: maps on a frame are the full-size maps shrunk, every
 picture the reading tabs send fits its view, and the stage pictures are sent only while their
 accordion is open or an API caller asks for them."""
+import dataclasses
 from types import SimpleNamespace
 
 import cv2
@@ -49,6 +50,27 @@ def test_maps_on_a_frame_are_the_full_size_maps_shrunk(big):
         inside = cv2.erode((want > 0).astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
         assert inside.mean() > 0.2 and np.percentile(diff[inside], 99) < 0.1
     assert att.heat_maps(frame) is att.heat_maps(frame), "each frame's maps are drawn once"
+
+
+def test_maps_on_ink_lie_on_the_strokes_the_model_read(big):
+    att = big.attention
+    on = dataclasses.replace(att, cfg=dataclasses.replace(att.cfg, maps_on_ink=True), _heat={}, _pictures={})
+    near = att.geometry.warp_to_original(A.ink_near(att.canvas))
+    assert 0.01 < (near > 0).mean() < 0.5
+    for raw, inked in zip(att.heat, on.heat):
+        assert (raw[near == 0] > 0.05).any(), "the attention itself reaches the paper too"
+        assert inked[near == 0].max() == 0 and inked.max() == pytest.approx(1)
+        np.testing.assert_allclose(inked, A.normalise_map(raw * near), atol=1e-6)
+    frame = att.window(None, (400, 150))
+    near = att.geometry.warp_to_original(A.ink_near(att.canvas), frame.rect, frame.size)
+    assert all(m[near == 0].max() == 0 for m in on.heat_maps(frame))
+
+
+def test_ink_near_reaches_its_distance_from_the_ink():
+    canvas = np.zeros((9, 9), np.float32)
+    canvas[4, 4], canvas[0, 0] = 0.5, 0.05  # ink, and a level below ink
+    near = A.ink_near(canvas, reach=1)
+    assert near[3:6, 3:6].all() and near.sum() == 9
 
 
 def test_every_picture_a_reading_sends_fits_its_view(big):

@@ -164,3 +164,7 @@ def test_the_graph_key_follows_weights_buffers_and_config(smoke):
     other.load_state_dict(model.state_dict())
     other.cfg.max_digits = 4  # the loop's length is baked into the graph
     assert E.graph_key(other) != E.graph_key(model)
+    other.cfg.max_digits = model.cfg.max_digits
+    same = E.graph_key(other)
+    other.cfg.maps_on_ink = not model.cfg.maps_on_ink  # how maps are drawn: not in the graph
+    assert E.graph_key(other) == same
