@@ -204,6 +204,13 @@ def _holds(outer: tuple[int, int, int, int], inner: tuple[int, int, int, int]) -
     return w >= 0.9 * (inner[2] - inner[0]) and h >= 0.9 * (inner[3] - inner[1])
 
 
+def _keeps(outer: tuple[int, int, int, int], comps: list[Comp], used: list[int]) -> bool:
+    """True if box outer holds at least 90% of the ink of components `used` (a component counts when outer
+    holds its box): a second look may leave out a speck the first took in, not a digit."""
+    held = sum(c[4] for c in (comps[i] for i in used) if _holds(outer, (c[0], c[1], c[0] + c[2], c[1] + c[3])))
+    return held >= 0.9 * sum(comps[i][4] for i in used)
+
+
 def digit_strength(ink: np.ndarray, lab: np.ndarray, used: list[int], box: tuple[int, int, int, int]) -> float:
     """The digits' ink strength on the 0-255 ink map: the 90th percentile over their pixels."""
     x0, y0, x1, y1 = box
@@ -244,8 +251,8 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     contact2 = border_contact(lab2, len(comps2), top=b0 == 0, bottom=b1 == H)
     comps2 = [(x, y + b0, w, h, a) for x, y, w, h, a in comps2]
     used2, stray2 = group(comps2, ink.ink.shape, contact=contact2)
-    if not used2 or not _holds(ink_box(comps2, used2), (x0, y0, x1, y1)):  # a second look that loses what the
-        return lab, comps, used, stray, ink.thresh  # first found (a digit now joined to the border) is not taken
+    if not used2 or not _keeps(ink_box(comps2, used2), comps, used):  # a second look that loses what the first
+        return lab, comps, used, stray, ink.thresh  # found (a digit now joined to the border) is not taken
     full = np.zeros_like(lab)
     full[b0:b1] = lab2
     return full, comps2, used2, stray2, t2
