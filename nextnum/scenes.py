@@ -130,11 +130,12 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
     u = torch.rand(n, generator=gen)
     p0, p1, p2, _ = cfg.stroke_p
     thin = (u < p0)[b_idx]
-    if thin.any():  # a finer pen: only the stroke's core, above a level, at full strength (eroding breaks strokes)
-        lvl = U(0.3, 0.75, n)[b_idx][thin][:, None, None, None]
+    if thin.any():  # a finer pen: only the stroke's core, above a level, at full strength (eroding breaks strokes,
+        lvl = U(0.3, 0.6, n)[b_idx][thin][:, None, None, None]  # and so do levels above 0.6 on fainter strokes)
         patches[thin] = ((patches[thin] - lvl) / (1 - lvl)).clamp(0, 1)
     frac = torch.where(u < p0 + p1, torch.zeros(n), torch.where(
-        u < p0 + p1 + p2, U(0, 0.06, n), U(0.06, 0.14, n)))  # bolder: stroke radius grown by this / digit height
+        u < p0 + p1 + p2, U(0, 0.06, n), U(0.06, 0.10, n)))  # bolder: stroke radius grown by this / digit height
+    # (marker-bold up to 0.10, as the boldest real-looking pens: beyond it loops close and digits merge into blobs)
     patches = _pen(patches, torch.round(frac * px * PATCH / P)[b_idx].to(torch.int64))
     light = torch.ones(n, K)
     some = torch.rand(n, generator=gen) < cfg.light_p  # one digit written lighter, like a pencil
