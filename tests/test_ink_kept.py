@@ -95,3 +95,26 @@ def test_the_canvas_holds_the_ink_it_was_given_at_any_stroke_width(thickness):
     assert min(kept(image, masks)) >= 0.9
     given = (255 - image.astype(np.float64)).sum() / 255 * pre.geometry.scale ** 2
     assert 0.75 * given <= pre.canvas.sum() <= 1.25 * given
+
+
+@pytest.mark.parametrize("dark_side", ["left", "top"])
+def test_digits_on_the_dim_half_of_a_sheet_filling_the_frame_are_kept(dark_side):
+    """A sheet that fills the frame, lit from one side (its far half a third as bright): the dim half is paper,
+    not a desk around the sheet, and the digits on it reach the canvas."""
+    image, masks = number([(d, 1.0) for d in "5907"])
+    h, w = image.shape
+    ramp = np.linspace(0.33, 1.0, w)[None, :] if dark_side == "left" else np.linspace(0.33, 1.0, h)[:, None]
+    lit = np.clip(image.astype(np.float32) * np.broadcast_to(ramp, (h, w)), 0, 255).astype(np.uint8)
+    assert min(kept(lit, masks)) >= 0.9
+
+
+@pytest.mark.parametrize("name, digits", [("photo-desk-38182.jpg", (120, 232, 492, 334)),
+                                          ("photo-desk-9.jpg", (212, 194, 298, 288))])
+def test_the_desk_around_a_photographed_sheet_is_not_taken_for_ink(name, digits):
+    """Webcam-style photos (bench/realsets.py, seed 0) of a sheet smaller than the frame on a brightly lit
+    desk: the ink box holds the digits and nothing of the desk or the sheet's edge (the desk's texture, divided
+    by its own light, was ink: "38182" read "542" and "9" read "19")."""
+    image = cv2.cvtColor(cv2.imread(str(FIXTURES / name)), cv2.COLOR_BGR2RGB)
+    pre = preprocess(image, HW)
+    assert not pre.empty, pre.message
+    assert np.abs(np.array(pre.geometry.crop) - np.array(digits)).max() <= 20, pre.geometry.crop
