@@ -211,6 +211,8 @@ def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
             x, y, w, h, _ = comps[i]
             if (h > 2.5 * bh and w > 2.5 * bh) or big_edge(i):  # not a digit next to these
                 continue
+            if max(w, h) > 1.5 * bh and (min(w, h) < 0.25 * bh or comps[i][4] < 0.08 * bh * max(w, h)):
+                continue  # a long thin streak (a ruled line, the sheet's edge, a shadow's rim), no piece of a digit
             if edge(comps[i]) and (comps[i][4] > 1.5 * area or h > 1.5 * bh or w > 1.5 * bh or (
                     comps[i][4] > 0.45 * w * h if contact is None else contact[i + 1] > 0.6 * max(w, h))):
                 continue  # a desk corner or sheet edge beside the digits, not a digit cut by the border
