@@ -34,13 +34,15 @@ def candidates(run: Path | None, named: list[str]) -> list[Path]:
     return found + [Path(p) for p in named]
 
 
-def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int) -> dict[str, Any]:
+def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink: bool = False) -> dict[str, Any]:
     import torch
     from nextnum import Predictor
     from nextnum.evaluate import evaluate_app, evaluate_images
     from sketch_checks import drawn_numbers, drawn_small, hands, one_seven_grid, summary
     torch.set_num_threads(1)
     pred = Predictor.load(ckpt)
+    if maps_on_ink:  # how the maps are drawn, not what is read: a run's snapshots are scored as they would ship
+        pred.config.model.maps_on_ink = True
     m = pred.metrics
     row: dict[str, Any] = {"checkpoint": str(ckpt), "step": m.get("steps"), "val": m.get("best_val_seq_acc")}
     row.update(summary(one_seven_grid(pred), drawn_numbers(pred, drawn), drawn_small(pred), hands(pred)))
@@ -72,6 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (counted from the last)")
     ap.add_argument("--from-step", type=int, default=0, help="skip snapshots before this step")
     ap.add_argument("--jobs", type=int, default=1, help="candidates scored at once (one process and thread each)")
+    ap.add_argument("--maps-on-ink", action="store_true", help="draw every candidate's maps on its ink (model.maps_on_ink)")
     ap.add_argument("--quick", action="store_true", help="the last snapshot only, 20 drawn numbers (tests)")
     ap.add_argument("--json", action="store_true", help="print one line of JSON last")
     args = ap.parse_args(argv)
@@ -88,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     from concurrent.futures import ProcessPoolExecutor
     from functools import partial
     with ProcessPoolExecutor(max(1, args.jobs)) as ex:
-        rows = list(ex.map(partial(score, realsets=args.realsets, t10k=args.t10k, drawn=args.drawn), found))
+        rows = list(ex.map(partial(score, realsets=args.realsets, t10k=args.t10k, drawn=args.drawn,
+                                     maps_on_ink=args.maps_on_ink), found))
     best = choose(rows)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print("chosen:", best["checkpoint"] if best else "none clears every bar", f"({', '.join(f'{k} >= {v}' for k, v in BARS.items())}; "

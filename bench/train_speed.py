@@ -61,26 +61,36 @@ def summarise(metrics: dict[str, Any]) -> dict[str, Any]:
     return res
 
 
-def plot(metrics: dict[str, Any], path: Path) -> None:
+def plot(metrics: dict[str, Any], path: Path, marks: dict[int, str] | None = None) -> None:
+    """Validation against wall time and against training canvases; marks: {step: what changed there}."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     hist = metrics["history"]
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    ax.plot([h["elapsed_s"] / 60 for h in hist], [h["val_seq_acc"] for h in hist], "o-", ms=3)
-    for st in metrics.get("stage_starts", []):  # where a fine-tuning run took over (--init)
-        ax.axvline(st["seconds"] / 60, color="tab:orange", lw=0.8)
-        ax.annotate(f"fine-tuning the weights of step {st.get('from_step', st['step']):,}", (st["seconds"] / 60, 0.05),
-                    fontsize=7, xytext=(3, 0), rotation=90,
-                    textcoords="offset points", color="tab:orange")
-    for t in THRESHOLDS:
-        ax.axhline(t, color="grey", lw=0.6, ls="--")
-    ax.set_xlabel("wall time (min)")
-    ax.set_ylabel("validation sequence accuracy")
-    ax.set_ylim(0, 1)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, key, scale, label in ((axes[0], "elapsed_s", 60, "wall time (min)"),
+                                  (axes[1], "samples_seen", 1e6, "training canvases (millions)")):
+        ax.plot([(h.get(key) or 0) / scale for h in hist], [h["val_seq_acc"] for h in hist], "o-", ms=2)
+        at = {h["step"]: (h.get(key) or 0) / scale for h in hist}
+        for st in metrics.get("stage_starts", []):  # where a fine-tuning run took over (--init)
+            x = st["seconds"] / 60 if key == "elapsed_s" else max((v for k, v in at.items() if k <= st["step"]), default=0)
+            ax.axvline(x, color="tab:orange", lw=0.8)
+            ax.annotate(f"fine-tuning the weights of step {st.get('from_step', st['step']):,}", (x, 0.05), fontsize=7,
+                        xytext=(3, 0), rotation=90, textcoords="offset points", color="tab:orange")
+        for step, text in (marks or {}).items():
+            x = max((v for k, v in at.items() if k <= step), default=0)
+            ax.axvline(x, color="tab:green", lw=0.8, ls=":")
+            ax.annotate(text, (x, 0.05), fontsize=7, xytext=(3, 0), rotation=90, textcoords="offset points",
+                        color="tab:green")
+        for t in THRESHOLDS:
+            ax.axhline(t, color="grey", lw=0.6, ls="--")
+        ax.set_xlabel(label)
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("validation sequence accuracy")
+    axes[0].set_ylim(0, 1)
     procs = metrics.get("processes", 1)
     run = f"{metrics.get('threads', '?')} thread(s)" + (f" x {procs} processes" if procs > 1 else "")
-    ax.set_title(f"{metrics['parameters']:,} params; last stage: {run}", fontsize=9)
+    fig.suptitle(f"{metrics['parameters']:,} params; last stage: {run}", fontsize=9)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
 
@@ -94,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fixture", action="store_true", help="train on the committed digit sample (smoke)")
     ap.add_argument("--from-metrics", default=None, help="summarise an existing metrics.json instead of training")
     ap.add_argument("--quick", action="store_true", help="15 steps of configs/smoke.json on the committed digit sample")
+    ap.add_argument("--mark", nargs="*", default=[], metavar="STEP=TEXT",
+                    help="a vertical line at the (lineage) step where something changed, e.g. the validation pages")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
@@ -113,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
                                 resume=False))
     res = summarise(metrics)
     res.update(machine=f"{platform.machine()}, {os.cpu_count()} cores", curve=str(out / "train_curve.png"))
-    plot(metrics, out / "train_curve.png")
+    plot(metrics, out / "train_curve.png", {int(k): v for k, v in (m.split("=", 1) for m in args.mark)})
     print(f"{'target':>8} {'step':>7} {'minutes':>8}")
     for t in THRESHOLDS:
         r = res[f"to_{int(t * 100)}"]

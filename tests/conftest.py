@@ -11,7 +11,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIGS = ROOT / "configs"
 SMOKE = CONFIGS / "smoke.json"  # the smallest model: 30 steps, validation every 15
 EXAMPLES = ROOT / "examples"
-SHIPPED = ROOT / "checkpoints" / "nextnum"  # the shipped model: reads the fixture's digits well
+SHIPPED = ROOT / "checkpoints" / "nextnum"  # the default model: reads the fixture's digits well
+TINY = ROOT / "checkpoints" / "nextnum-tiny"  # the seed-sized model in the Model menu: trained, and fast to train on
 
 
 def pytest_configure(config) -> None:

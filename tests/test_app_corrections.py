@@ -130,7 +130,7 @@ def test_fine_tuning_on_corrections_reads_the_held_out_ones_better(tmp_path):
         with ThreadPoolExecutor(4) as pool:  # saved 4 at a time, as several visitors would
             list(pool.map(lambda p: client.predict(handle_file(str(p[0])), p[1], api_name="/correct"),
                           images(tmp_path / "pics", 60, seed=104)))
-        out = client.predict("corrections", 20, 0.0005, 32, 5, 40, "fixed", "nextnum", True, api_name="/train")
+        out = client.predict("corrections", 20, 0.0005, 32, 5, 64, "fixed", "nextnum", True, api_name="/train")
         metrics = json.loads((tmp_path / "checkpoints" / "fixed" / "metrics.json").read_text())
     finally:
         server.close()

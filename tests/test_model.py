@@ -6,7 +6,7 @@ import torch
 from nextnum.config import BOS, EOS, PAD, VOCAB, Config
 from nextnum.model import Attention, NextNum
 from nextnum.web.train_runs import training_configs
-from conftest import CONFIGS
+from conftest import CONFIGS, ROOT
 
 
 
@@ -42,16 +42,24 @@ def test_shapes_and_return_attn(name):
 
 BUDGET = 100_000  # parameters
 # the design with fewer, wider tokens (width 64, a 3-conv stem) is compared at about 300k: tokens, not
-# parameters, set a step's cost on this CPU (docs/training.md)
-LARGER = {"compare-wide": 310_000, "reading": 310_000}  # reading.json: the wide design, trained on pages
+# parameters, set a step's cost on this CPU (docs/designs.md)
+LARGER = {"compare-wide": 310_000, "reading": 310_000, "corrections": 310_000}  # the wide design (reading.json: trained on
+# pages; corrections.json: the default model fine-tuned on saved corrections)
 
 
-def test_shipped_checkpoint_fits_the_parameter_budget():
-    from nextnum.checkpoint import SHIPPED, load
-    if not (SHIPPED / "model.safetensors").is_file():
-        pytest.skip("no shipped checkpoint")
-    model, _, metrics = load(SHIPPED)
-    assert model.num_params() <= BUDGET and metrics["parameters"] == model.num_params()
+@pytest.mark.parametrize("name, budget", [("nextnum", LARGER["reading"]), ("nextnum-tiny", BUDGET)])
+def test_each_model_in_the_menu_fits_its_budget_and_says_how_it_was_trained(name, budget):
+    """The Model menu's two models: the default (the wide design) and the seed-sized one, each with the record
+    of its training (steps, samples, wall and CPU time, the command) beside its weights."""
+    from nextnum.checkpoint import load
+    folder = ROOT / "checkpoints" / name
+    if not (folder / "model.safetensors").is_file():
+        pytest.skip(f"no checkpoints/{name}")
+    model, _, metrics = load(folder)
+    assert model.num_params() <= budget and metrics["parameters"] == model.num_params()
+    assert metrics["steps"] > 0 and metrics["samples"] > 0 and metrics["train_seconds"] > 0
+    assert "cpu_seconds" in metrics and metrics["command"] and metrics["history"]
+    assert metrics["t10k_app"]["sequence_accuracy"] > 0.85  # how it reads the t10k pages, as the app reads them
 
 
 @pytest.mark.parametrize("name", sorted(training_configs(CONFIGS)))  # every config that describes a model

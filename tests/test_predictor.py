@@ -114,10 +114,13 @@ def test_faithfulness_reports_each_digit(predictor):
 
 
 # Blanking a digit's most-attended tenth of the tokens must hurt its probability more than blanking as
-# many random tokens over ink. Measured on the shipped model (examples/*.png and five mouse-drawn numbers,
-# 32 digits; `python bench/faithfulness.py` reports the same figure on more images): mean drop 0.92 with
-# the top tokens blanked, 0.21 with random ones, a gap of 0.71.
-FAITHFUL_GAP = 0.71 - 0.3  # the measured gap less a margin of 0.3
+# many random tokens over ink: what it keeps of its probability is a small share of what random blanking
+# leaves. Measured on the default model (examples/*.png and five mouse-drawn numbers, 32 digits;
+# `python bench/faithfulness.py` reports the same figures on more images): mean drops 0.98 (top tokens) and
+# 0.64 (random ones), so it keeps 0.02 against 0.36: 0.05 of it. Its 130 tokens are coarse (8.6 canvas px
+# a side): a tenth of them at random blanks much of a digit, so the difference of the drops (0.34) is no
+# fair scale; nextnum-tiny (200 tokens): 0.97 and 0.19, keeps 0.03 against 0.81.
+FAITHFUL_KEPT = 0.05 * 5  # the measured share with a margin of 5x
 
 
 def test_shipped_model_attention_is_faithful():
@@ -131,7 +134,7 @@ def test_shipped_model_attention_is_faithful():
     images += [stroke_number(t, np.random.default_rng(i))[0] for i, t in enumerate(drawn)]
     s = faithfulness_summary([r for img in images for r in p.faithfulness(img, frac=0.1)])
     assert s["digits"] >= 30, s
-    assert s["mean_drop_top"] - s["mean_drop_random"] >= FAITHFUL_GAP, s
+    assert 1 - s["mean_drop_top"] <= FAITHFUL_KEPT * (1 - s["mean_drop_random"]), s
 
 
 def test_load_refuses_a_missing_checkpoint(tmp_path):

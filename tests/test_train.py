@@ -17,7 +17,7 @@ from nextnum.data import fixed_batches, load_fixture
 from nextnum.model import NextNum
 from nextnum.resume import RESUME
 from nextnum.train import train
-from conftest import SHIPPED, SMOKE
+from conftest import SMOKE, TINY
 
 pytestmark = pytest.mark.slow
 
@@ -171,10 +171,10 @@ def test_averaged_model_is_the_moving_average_of_weights_and_statistics():
             assert torch.allclose(a, 0.75 * start[k] + 0.25 * now[k]), k
 
 
-def from_shipped() -> Config:
-    """A few steps from the shipped weights (a trained model that reads the fixture's digits) on the fixture:
+def from_tiny() -> Config:
+    """A few steps from the seed-sized model's weights (a trained model that reads the fixture's digits) on the fixture:
     4 steps of 8 pages at a small learning rate, validated every 2 steps on 48 pages of held-out digits."""
-    cfg = checkpoint.load(SHIPPED)[1]
+    cfg = checkpoint.load(TINY)[1]
     cfg.data.fonts, cfg.data.val_holdout = [], 50
     cfg.train = TrainConfig(steps=4, batch=8, lr=1e-5, warmup=1, eval_every=2, val_samples=48, threads=1)
     return cfg
@@ -191,8 +191,8 @@ def reads(model: NextNum, cfg: Config) -> float:
 
 @pytest.fixture(scope="module")
 def start_reads() -> float:
-    start = reads(checkpoint.load(SHIPPED)[0], from_shipped())
-    assert start > 0.5, "the shipped model should read the fixture's pages"
+    start = reads(checkpoint.load(TINY)[0], from_tiny())
+    assert start > 0.5, "the seed-sized model should read the fixture's pages"
     return start
 
 
@@ -205,10 +205,10 @@ def test_what_a_run_keeps_reads_about_as_well_as_what_it_started_from(tmp_path, 
     """--init from a trained model, with each option that changes what is validated and kept: the kept weights
     read the validation pages within 10 points of the start (an average over the -inf step masks read
     "00000" for everything and validated 0.0), and every validation agrees with them."""
-    cfg = from_shipped()
+    cfg = from_tiny()
     cfg.train.ema = 0.9 if option == "ema" else 0.0
     cfg.train.curriculum = 0.5 if option == "curriculum" else 0.0
-    m = train(cfg, tmp_path, bank=load_fixture(), init=SHIPPED)
+    m = train(cfg, tmp_path, bank=load_fixture(), init=TINY)
     assert min(h["val_seq_acc"] for h in m["history"]) >= start_reads - 0.1, m["history"]
     assert kept_reads(tmp_path, cfg) == pytest.approx(m["best_val_seq_acc"])
     kept, _, _ = checkpoint.load(tmp_path)
@@ -216,20 +216,20 @@ def test_what_a_run_keeps_reads_about_as_well_as_what_it_started_from(tmp_path, 
 
 
 def test_each_snapshot_reads_about_as_well_as_the_start(tmp_path, start_reads):
-    cfg = from_shipped()
+    cfg = from_tiny()
     cfg.train.snapshots = True
-    train(cfg, tmp_path, bank=load_fixture(), init=SHIPPED)
+    train(cfg, tmp_path, bank=load_fixture(), init=TINY)
     snaps = sorted((tmp_path / "snapshots").iterdir())
     assert [s.name for s in snaps] == ["000002", "000004"]
     assert all(kept_reads(s, cfg) >= start_reads - 0.1 for s in snaps)
 
 
 def test_a_stopped_and_resumed_run_keeps_weights_that_read_as_well(tmp_path, start_reads):
-    cfg, stop = from_shipped(), threading.Event()
-    first = train(cfg, tmp_path, bank=load_fixture(), init=SHIPPED, stop=stop,
+    cfg, stop = from_tiny(), threading.Event()
+    first = train(cfg, tmp_path, bank=load_fixture(), init=TINY, stop=stop,
                   on_progress=lambda p: p["step"] >= 2 and stop.set())
     assert first["status"] == "stopped" and first["steps"] == 2
-    second = train(cfg, tmp_path, bank=load_fixture(), init=SHIPPED)
+    second = train(cfg, tmp_path, bank=load_fixture(), init=TINY)
     assert second["steps"] == 4 and [h["step"] for h in second["history"]] == [2, 4]
     assert kept_reads(tmp_path, cfg) >= start_reads - 0.1
 
@@ -238,8 +238,8 @@ def test_a_run_on_corrections_keeps_weights_that_read_as_well(tmp_path, start_re
     import shutil
     from conftest import EXAMPLES
     shutil.copytree(EXAMPLES, tmp_path / "corrections")  # six drawings and their labels.json
-    cfg = from_shipped()
-    m = train(cfg, tmp_path / "out", bank=load_fixture(), init=SHIPPED, corrections=tmp_path / "corrections")
+    cfg = from_tiny()
+    m = train(cfg, tmp_path / "out", bank=load_fixture(), init=TINY, corrections=tmp_path / "corrections")
     assert m["corrections"]["trained_on"] + m["corrections"]["held_out"] == 6
     assert kept_reads(tmp_path / "out", cfg) >= start_reads - 0.1
 
