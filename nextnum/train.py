@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import logging.handlers
 import math
 import os
 import sys
@@ -58,7 +59,9 @@ def max_len_at(progress: float, cfg: Config) -> int:
 
 
 def _log_file(out: Path, rank: int) -> logging.Handler:
-    handler = logging.FileHandler(out / "train.log") if rank == 0 else logging.NullHandler()
+    # checkpoint.save swaps the run's folder for a new one, train.log hard-linked (or copied where links fail):
+    # a watched handler reopens the path when the file under it changes, so no line lands in a swapped-out copy
+    handler = logging.handlers.WatchedFileHandler(out / "train.log") if rank == 0 else logging.NullHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     handler.setLevel(logging.INFO)
     if log.level == logging.NOTSET or log.level > logging.INFO:  # the log file gets INFO whatever the caller set

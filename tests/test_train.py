@@ -224,6 +224,15 @@ def test_each_snapshot_reads_about_as_well_as_the_start(tmp_path, start_reads):
     assert all(kept_reads(s, cfg) >= start_reads - 0.1 for s in snaps)
 
 
+def test_the_runs_log_in_its_folder_holds_every_line_after_the_checkpoint_is_saved_again(tmp_path):
+    """Each best save swaps the run's folder for a new one (checkpoint.save); the log written after that lands in
+    the new folder's train.log, not in the swapped-out file (which was deleted, and the lines with it)."""
+    cfg = from_tiny()
+    train(cfg, tmp_path, bank=load_fixture(), init=TINY)
+    text = (tmp_path / "train.log").read_text()
+    assert "step 4 val seq acc" in text and "finished at step 4" in text, text[-500:]
+
+
 def test_a_stopped_and_resumed_run_keeps_weights_that_read_as_well(tmp_path, start_reads):
     cfg, stop = from_tiny(), threading.Event()
     first = train(cfg, tmp_path, bank=load_fixture(), init=TINY, stop=stop,
