@@ -160,3 +160,10 @@ def test_drawn_numbers_put_each_digit_map_on_its_digit(drawn):
 def test_drawn_numbers_read_right(drawn):
     """The shipped model reads all 200 (bench/product_checks.py); the bar allows two misreads."""
     assert np.mean([r["read"] == r["text"] for r in drawn]) >= 0.99
+
+
+def test_shipped_model_reads_every_hand(shipped):
+    """Numbers with a flag "1", a crossed "7", a closed or open "4", a straight "9" and their plain forms
+    (tests/drawings.HANDS): each variant read right in at least 9 of 10 numbers (bench/hands.py: 40 each)."""
+    rates = by_hand(hands(shipped, 20, seed=1))
+    assert min(rates.values()) >= 0.9, rates
