@@ -126,6 +126,15 @@ def with_fonts(bank: DigitBank, cfg: DataConfig) -> tuple[DigitBank, list[Path]]
     return DigitBank.concat(bank, *[fonts] * copies), files
 
 
+def with_hands(bank: DigitBank, cfg: DataConfig) -> DigitBank:
+    """bank plus flagged (and footed) 1s and crossed 7s drawn onto cfg.hands of its own 1s and 7s (hands.py)."""
+    if cfg.hands <= 0:
+        return bank
+    from .hands import variants
+    images, labels = variants((bank.images * 255).round().to(torch.uint8).numpy(), bank.labels.numpy(), cfg.hands)
+    return DigitBank.concat(bank, DigitBank.from_arrays(images, labels)) if len(labels) else bank
+
+
 @dataclass
 class Batch:
     images: Tensor  # (B, 1, H, W) float in [0, 1], ink = 1

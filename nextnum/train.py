@@ -30,7 +30,7 @@ from . import checkpoint
 from .config import Config, TrainConfig
 from .correction_canvases import CorrectionCanvases
 from .evaluate import held_out_accuracy
-from .data import DigitBank, fixed_batches, load_mnist, with_fonts
+from .data import DigitBank, fixed_batches, load_mnist, with_fonts, with_hands
 from .distributed import agreed, dist_setup
 from .evaluate import predict_batches, score
 from .model import NextNum, adapt_positions, init_mismatch
@@ -87,6 +87,10 @@ def _data(cfg: Config, bank: DigitBank | None, data_root: str | Path | None, dow
     if bank is None:
         bank = load_mnist(data_root, train=True, download=download)
     train_bank, val_bank = bank.split(min(cfg.data.val_holdout, len(bank) // 5))
+    n_mnist = len(train_bank)
+    train_bank = with_hands(train_bank, cfg.data)  # training digits only, as the fonts
+    if len(train_bank) > n_mnist:
+        log.info("%d flagged ones and crossed sevens drawn onto training digits", len(train_bank) - n_mnist)
     n_handwritten = len(train_bank)
     train_bank, fonts = with_fonts(train_bank, cfg.data)  # training digits only
     if fonts:

@@ -159,3 +159,38 @@ def test_font_share_out_of_range_is_refused():
     from nextnum.config import Config
     with pytest.raises(ValueError, match="font_share"):
         Config.from_dict({"data": {"font_share": 1.0}})
+
+
+def test_other_hands_add_flagged_ones_and_crossed_sevens_to_the_training_digits():
+    """data.hands adds a share of the 1s with a flag (some with a foot) and of the 7s with a bar across the
+    stem, as new digits after the bank's own; the same bank gives the same variants."""
+    from nextnum.data import with_hands
+    bank = load_fixture()
+    cfg = DataConfig(hands=0.5)
+    more = with_hands(bank, cfg)
+    n1, n7 = round(0.5 * int((bank.labels == 1).sum())), round(0.5 * int((bank.labels == 7).sum()))
+    assert len(more) == len(bank) + n1 + n7 and torch.equal(more.images[:len(bank)], bank.images)
+    assert sorted(more.labels[len(bank):].tolist()) == [1] * n1 + [7] * n7
+    assert torch.equal(with_hands(bank, cfg).images, more.images)
+    assert with_hands(bank, DataConfig(hands=0.0)) is bank
+
+
+@pytest.mark.parametrize("digit", [1, 7])
+def test_a_flag_or_a_bar_adds_ink_where_the_digit_had_none_and_takes_none_away(digit):
+    """A one's flag reaches left of its top; a seven's bar lies about the middle of its height (a seven whose
+    stroke already fills that row may get no new ink: at most one in ten)."""
+    from nextnum.hands import cross_seven, flag_one
+    bank = load_fixture()
+    rng = np.random.default_rng(0)
+    marked = []
+    for img in (bank.images[bank.labels == digit] * 255).round().to(torch.uint8).numpy():
+        out = (flag_one if digit == 1 else cross_seven)(img, rng)
+        assert (out >= img).all()
+        ys, xs = np.nonzero((out > 80) & (img <= 80))
+        iy, ix = np.nonzero(img > 80)
+        if digit == 1:
+            top = iy.min()
+            marked.append(len(ys) >= 3 and xs.min() < np.median(ix[iy <= top + 1]) - 1 and ys.min() <= top + 2)
+        else:
+            marked.append(len(ys) >= 3 and 0.35 <= (np.median(ys) - iy.min()) / (iy.max() - iy.min()) <= 0.7)
+    assert np.mean(marked) >= (1.0 if digit == 1 else 0.9), marked
