@@ -1,0 +1,52 @@
+"""The desk around a photographed sheet of paper: where nothing is read, however brightly it is lit."""
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+DESK_AREA = 0.03  # a desk around the sheet covers at least this share of the work copy...
+DESK_LEVEL = 0.6  # ... and its median is at most this share of the sheet's...
+DESK_STEP = 0.4  # ... and across its rim (3 px at half size) the grey level changes by this share of their difference
+
+
+def _median(g: np.ndarray, mask: np.ndarray) -> int:
+    """The median grey level of g under a uint8 mask, from its histogram."""
+    cum = np.cumsum(cv2.calcHist([g], [0], mask, [256], [0, 256])[:, 0])
+    return int(np.searchsorted(cum, 0.5 * cum[-1]))
+
+
+def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
+    """Where the desk around a sheet of paper is (bool mask), or None when there is no such desk.
+
+    The sheet is the bright side of the work copy (Otsu), its ink closed over; the desk is what of the dark side
+    reaches the image border, grown over the sheet's blurred edge. Only a desk clearly darker than the paper
+    counts (its median at most DESK_LEVEL of the sheet's) and with a sharp rim, so the dim half of a sheet lit
+    from one side or a shadow is not one. The local paper level (a grey closing) cannot tell these apart: the
+    desk's own texture divided by its own level, and its strip along the sheet where the closing bleeds the
+    paper's light, read as ink (bench/realsets.py photos, seed 0: 1 in 8 of them). Looked for at half the work
+    copy's size: a desk is large, and this costs a quarter as much."""
+    h, w = g.shape
+    g = cv2.resize(g, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
+    _, bright = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    kf = max(3, int(k / 4) // 2 * 2 + 1)  # marks this narrow: the ink on the sheet, not a desk (a wider closing fills the desk's corners)
+    sheet = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kf, kf)),
+                             borderType=cv2.BORDER_REPLICATE)
+    n, lab = cv2.connectedComponents(cv2.bitwise_not(sheet), connectivity=4)
+    if n < 2:
+        return None
+    sel = np.zeros(n, np.uint8)
+    sel[np.concatenate([lab[0], lab[-1], lab[:, 0], lab[:, -1]])] = 1
+    sel[0] = 0  # the sheet
+    desk = sel[lab]
+    if desk.mean() < DESK_AREA:
+        return None
+    paper, below = _median(g, bright), _median(g, desk)
+    # the sheet's edge is a step: across a few pixels of its rim the grey level spans most of the paper-desk
+    # difference, where the edge of a shadow or of the light's fall-off spans a little of it
+    k3 = np.ones((3, 3), np.uint8)
+    rim = cv2.subtract(cv2.dilate(desk, k3), desk)
+    rim[[0, -1]], rim[:, [0, -1]] = 0, 0
+    step = cv2.morphologyEx(g, cv2.MORPH_GRADIENT, k3)[rim > 0]
+    if below > DESK_LEVEL * paper or step.size == 0 or np.median(step) < DESK_STEP * (paper - below):
+        return None
+    return cv2.resize(cv2.dilate(desk, k3), (w, h), interpolation=cv2.INTER_NEAREST) > 0
