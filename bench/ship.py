@@ -27,7 +27,7 @@ from _common import DATA, ROOT  # also puts the repo on sys.path
 T10K = {"t10k_app": "configs/full.json", "t10k_app_clean": "configs/clean.json"}
 
 
-def record_of(snapshot: Path, run: Path, command: str) -> dict[str, Any]:
+def record_of(snapshot: Path, run: Path, command: str, init: str | None = None) -> dict[str, Any]:
     """metrics.json for the shipped folder: the snapshot's figures with the run's history and lineage."""
     snap = json.loads((snapshot / "metrics.json").read_text())
     whole = json.loads((run / "metrics.json").read_text())
@@ -37,7 +37,7 @@ def record_of(snapshot: Path, run: Path, command: str) -> dict[str, Any]:
          "processes": whole.get("processes", 2), "command": command,
          "cpu_note": "cpu_seconds is one training process's own CPU time; the run had `processes` of them",
          "best_step": snap["steps"], "shipped": time.strftime("%Y-%m-%d")}
-    init = whole.get("init") or snap.get("init")
+    init = init or whole.get("init") or snap.get("init")
     if init and (Path(init) / "metrics.json").is_file():
         m["init"], m["init_metrics"] = str(init), json.loads((Path(init) / "metrics.json").read_text())
     return m
@@ -48,9 +48,7 @@ def ship(snapshot: Path, out: Path, command: str, maps_on_ink: bool, init: str |
     cfg = json.loads((snapshot / "config.json").read_text())
     if maps_on_ink:
         cfg["model"]["maps_on_ink"] = True
-    metrics = record_of(snapshot, run, command)
-    if init:
-        metrics["init"], metrics["init_metrics"] = init, json.loads((Path(init) / "metrics.json").read_text())
+    metrics = record_of(snapshot, run, command, init)
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -24,9 +24,9 @@ SECOND_FRAC = 0.15  # ... then, around the digits found, this share of their own
 # beside inked ones is a third as dark or more)
 
 
-def _hist(img: np.ndarray) -> np.ndarray:
-    """Cumulative histogram of a uint8 image, (256,) float64."""
-    return np.cumsum(cv2.calcHist([img], [0], None, [256], [0, 256])[:, 0].astype(np.float64))
+def _hist(img: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Cumulative histogram of a uint8 image (where a uint8 mask is set), (256,) float64."""
+    return np.cumsum(cv2.calcHist([img], [0], mask, [256], [0, 256])[:, 0].astype(np.float64))
 
 
 def _pct(cum: np.ndarray, q: float) -> int:
@@ -96,7 +96,7 @@ def normalise(g: np.ndarray, light: bool = False) -> Ink:
     # by about the noise (a desk or shadow may fill half the frame, so the median is the safe statistic;
     # a desk found is not counted: nothing is read there)
     if desk is not None:
-        icum = np.cumsum(cv2.calcHist([ink], [0], np.uint8(~desk) * 255, [256], [0, 256])[:, 0].astype(np.float64))
+        icum = _hist(ink, np.uint8(~desk) * 255)
     noise = 2 * _pct(icum, 50) + 10
     thresh = int(max(FIRST_FRAC * strength * 255, min(noise, 0.7 * strength * 255)))
     return Ink(ink, light, bgmap, paper, strength, thresh, strength * p95, noise)

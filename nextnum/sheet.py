@@ -28,7 +28,7 @@ def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
     h, w = g.shape
     g = cv2.resize(g, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
     _, bright = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    kf = max(3, int(k / 4) // 2 * 2 + 1)  # marks this narrow: the ink on the sheet, not a desk (a wider closing fills the desk's corners)
+    kf = int(k / 4) // 2 * 2 + 1  # odd; marks this narrow are ink on the sheet (a wider closing fills the desk's corners)
     sheet = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kf, kf)),
                              borderType=cv2.BORDER_REPLICATE)
     n, lab = cv2.connectedComponents(cv2.bitwise_not(sheet), connectivity=4)

@@ -6,7 +6,7 @@ import torch
 from nextnum.config import BOS, EOS, PAD, VOCAB, Config
 from nextnum.model import Attention, NextNum
 from nextnum.web.train_runs import training_configs
-from conftest import CONFIGS, ROOT
+from conftest import CONFIGS, SHIPPED, TINY
 
 
 
@@ -47,14 +47,13 @@ LARGER = {"compare-wide": 310_000, "reading": 310_000, "corrections": 310_000}  
 # pages; corrections.json: the default model fine-tuned on saved corrections)
 
 
-@pytest.mark.parametrize("name, budget", [("nextnum", LARGER["reading"]), ("nextnum-tiny", BUDGET)])
-def test_each_model_in_the_menu_fits_its_budget_and_says_how_it_was_trained(name, budget):
+@pytest.mark.parametrize("folder, budget", [(SHIPPED, LARGER["reading"]), (TINY, BUDGET)], ids=["nextnum", "tiny"])
+def test_each_model_in_the_menu_fits_its_budget_and_says_how_it_was_trained(folder, budget):
     """The Model menu's two models: the default (the wide design) and the seed-sized one, each with the record
     of its training (steps, samples, wall and CPU time, the command) beside its weights."""
     from nextnum.checkpoint import load
-    folder = ROOT / "checkpoints" / name
     if not (folder / "model.safetensors").is_file():
-        pytest.skip(f"no checkpoints/{name}")
+        pytest.skip(f"no checkpoints/{folder.name}")
     model, _, metrics = load(folder)
     assert model.num_params() <= budget and metrics["parameters"] == model.num_params()
     assert metrics["steps"] > 0 and metrics["samples"] > 0 and metrics["train_seconds"] > 0
