@@ -3,7 +3,9 @@
     python bench/product_checks.py --run runs/full --realsets runs/realsets/s1 --json     # every snapshot of a run
     python bench/product_checks.py --checkpoints checkpoints/nextnum runs/full --t10k      # named folders
 
-For each candidate: its validation accuracy (from its metrics.json: held-out train-split digits), the 1/7
+For each candidate: its validation accuracy (from its metrics.json: held-out train-split digits; with
+--val-samples N, N more validation pages of the same digits, which the run never scored, so that
+snapshots a few tenths apart are told apart by more than chance), the 1/7
 grid (tests/sketch_checks.py: pass rate, reads right), numbers drawn from strokes (read right, and each
 digit map's centre on its digit), numbers drawn in other hands (bench/hands.py: the worst variant), and
 optionally the real-looking sets (bench/realsets.py folders) and the
@@ -34,7 +36,24 @@ def candidates(run: Path | None, named: list[str]) -> list[Path]:
     return found + [Path(p) for p in named]
 
 
-def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink: bool = False) -> dict[str, Any]:
+VAL_SEED = 1001  # the run validates on seed train.seed + 1: these pages are others
+
+
+def more_validation(pred, samples: int) -> float:
+    """Sequence accuracy on `samples` validation pages (the run's held-out train-split digits and its page
+    settings, seed VAL_SEED), read as the run reads its own validation pages."""
+    from nextnum.data import fixed_batches, load_mnist
+    from nextnum.evaluate import predict_batches
+    from nextnum.evaluate import score as accuracy
+    cfg = pred.config
+    _, val = load_mnist(DATA, train=True).split(cfg.data.val_holdout)
+    batches = fixed_batches(val, samples, cfg.data, (cfg.model.img_h, cfg.model.img_w), VAL_SEED,
+                            match_strokes=cfg.model.match_strokes)
+    return accuracy(predict_batches(pred.model, batches))["sequence_accuracy"]
+
+
+def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink: bool = False,
+          val_samples: int = 0) -> dict[str, Any]:
     import torch
     from nextnum import Predictor
     from nextnum.evaluate import evaluate_app, evaluate_images
@@ -45,6 +64,8 @@ def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink
         pred.config.model.maps_on_ink = True
     m = pred.metrics
     row: dict[str, Any] = {"checkpoint": str(ckpt), "step": m.get("steps"), "val": m.get("best_val_seq_acc")}
+    if val_samples:  # the choice is then made on the larger set; the run's own figure stays beside it
+        row["val_run"], row["val"] = row["val"], more_validation(pred, val_samples)
     row.update(summary(one_seven_grid(pred), drawn_numbers(pred, drawn), drawn_small(pred), hands(pred)))
     if realsets is not None:
         for style in BARS:
@@ -73,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--drawn", type=int, default=200, help="numbers drawn from strokes per candidate")
     ap.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (counted from the last)")
     ap.add_argument("--from-step", type=int, default=0, help="skip snapshots before this step")
+    ap.add_argument("--val-samples", type=int, default=0, help="choose on this many more validation pages")
     ap.add_argument("--jobs", type=int, default=1, help="candidates scored at once (one process and thread each)")
     ap.add_argument("--maps-on-ink", action="store_true", help="draw every candidate's maps on its ink (model.maps_on_ink)")
     ap.add_argument("--quick", action="store_true", help="the last snapshot only, 20 drawn numbers (tests)")
@@ -92,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     from functools import partial
     with ProcessPoolExecutor(max(1, args.jobs)) as ex:
         rows = list(ex.map(partial(score, realsets=args.realsets, t10k=args.t10k, drawn=args.drawn,
-                                     maps_on_ink=args.maps_on_ink), found))
+                                     maps_on_ink=args.maps_on_ink, val_samples=args.val_samples), found))
     best = choose(rows)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print("chosen:", best["checkpoint"] if best else "none clears every bar", f"({', '.join(f'{k} >= {v}' for k, v in BARS.items())}; "
