@@ -42,14 +42,11 @@ VAL_SEED = 1001  # the run validates on seed train.seed + 1: these pages are oth
 def more_validation(pred, samples: int) -> float:
     """Sequence accuracy on `samples` validation pages (the run's held-out train-split digits and its page
     settings, seed VAL_SEED), read as the run reads its own validation pages."""
-    from nextnum.data import fixed_batches, load_mnist
-    from nextnum.evaluate import predict_batches
-    from nextnum.evaluate import score as accuracy
+    from nextnum.data import load_mnist
+    from nextnum.evaluate import evaluate_synthetic
     cfg = pred.config
     _, val = load_mnist(DATA, train=True).split(cfg.data.val_holdout)
-    batches = fixed_batches(val, samples, cfg.data, (cfg.model.img_h, cfg.model.img_w), VAL_SEED,
-                            match_strokes=cfg.model.match_strokes)
-    return accuracy(predict_batches(pred.model, batches))["sequence_accuracy"]
+    return evaluate_synthetic(pred.model, None, samples, VAL_SEED, cfg.data, bank=val)["sequence_accuracy"]
 
 
 def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink: bool = False,

@@ -33,11 +33,11 @@ def predict_batches(model: NextNum, batches: list[Batch], device: str | torch.de
     return pairs
 
 
-def evaluate_synthetic(model: NextNum, data_root: str | Path, samples: int, seed: int, data_cfg,
-                       device: str | torch.device = "cpu") -> dict[str, Any]:
-    """t10k pages read through preprocess onto the model's canvas (every page kept), the canvases decoded in
-    batches in PyTorch: the app's canvases, read fast."""
-    bank = load_mnist(data_root, train=False)
+def evaluate_synthetic(model: NextNum, data_root: str | Path | None, samples: int, seed: int, data_cfg,
+                       device: str | torch.device = "cpu", bank=None) -> dict[str, Any]:
+    """t10k pages (or bank's) read through preprocess onto the model's canvas (every page kept), the canvases
+    decoded in batches in PyTorch: the app's canvases, read fast."""
+    bank = bank if bank is not None else load_mnist(data_root, train=False)
     batches = fixed_batches(bank, samples, data_cfg, (model.cfg.img_h, model.cfg.img_w), seed,
                             match_strokes=model.cfg.match_strokes)
     return score(predict_batches(model, batches, device))

@@ -30,7 +30,6 @@ def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3) -> 
     top, bottom = int(ys.min()), int(ys.max())
     height = bottom - top + 1
     xt = float(np.median(xs[ys <= top + 1]))
-    xb = float(np.median(xs[ys >= bottom - 1]))
     # below the horizontal by 35-60 degrees: steeper than a seven's top bar (flags at 10-35 degrees taught
     # MNIST's own sevens to read "1"), and at least 20 degrees flatter than a stem leaning the same way
     third = top + height // 3  # the stem's upper third, where the flag leaves it
@@ -41,7 +40,7 @@ def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3) -> 
     end = (xt - length * np.cos(angle), top + length * np.sin(angle))
     cv2.line(out, (round(xt), top), (round(end[0]), round(end[1])), level, width, cv2.LINE_AA)
     if rng.random() < foot_p:
-        half = rng.uniform(0.15, 0.25) * height
+        xb, half = float(np.median(xs[ys >= bottom - 1])), rng.uniform(0.15, 0.25) * height
         cv2.line(out, (round(xb - half), bottom), (round(xb + half), bottom), level, width, cv2.LINE_AA)
     return np.maximum(img, out)
 

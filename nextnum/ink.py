@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .levels import cum_hist, odd, pct
 from .sheet import off_sheet
 
 DOT_SOLIDITY = 0.9  # one mark at least this convex, 0.75-1.33 times as wide as tall and without a hole is a dot
@@ -22,20 +23,6 @@ MIN_SEED_H = 5  # digits are looked for from a component at least this tall (wor
 FIRST_FRAC = 0.5  # ink threshold: this share of the strongest ink...
 SECOND_FRAC = 0.15  # ... then, around the digits found, this share of their own strength (a pencil digit
 # beside inked ones is a third as dark or more)
-
-
-def _hist(img: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Cumulative histogram of a uint8 image (where a uint8 mask is set), (256,) float64."""
-    return np.cumsum(cv2.calcHist([img], [0], mask, [256], [0, 256])[:, 0].astype(np.float64))
-
-
-def _pct(cum: np.ndarray, q: float) -> int:
-    """q-th percentile (0-100) from a cumulative histogram."""
-    return int(np.searchsorted(cum, q / 100 * cum[-1]))
-
-
-def odd(x: float) -> int:
-    return int(x) // 2 * 2 + 1
 
 
 @dataclass
@@ -75,8 +62,8 @@ def normalise(g: np.ndarray, light: bool = False) -> Ink:
     # (a desk around the sheet, a shadow) as they are, so those are not taken for ink
     k = odd(max(15, max(g.shape) // 10))
     bg = cv2.morphologyEx(g, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (k, k)))
-    cum = _hist(bg)
-    p5, p50, p95 = _pct(cum, 5), _pct(cum, 50), _pct(cum, 95)
+    cum = cum_hist(bg)
+    p5, p50, p95 = pct(cum, 5), pct(cum, 50), pct(cum, 95)
     desk = None
     if p95 - p5 <= 12:  # even light (a sketch, a scan): one paper level, so big blobs of ink stay ink
         paper, bgmap = max(p50, 1), None
@@ -89,15 +76,15 @@ def normalise(g: np.ndarray, light: bool = False) -> Ink:
             bgmap = bg.copy()
             bgmap[desk] = 0
     ink = ink_of(g, bgmap, paper)
-    icum = _hist(ink)
+    icum = cum_hist(ink)
     n_top = max(10.0, 5e-4 * ink.size)
     strength = int(np.searchsorted(icum, icum[-1] - n_top)) / 255  # the n_top-th strongest ink pixel
     # paper texture and sensor noise: the paper's ink values sit below the paper level's local maximum
     # by about the noise (a desk or shadow may fill half the frame, so the median is the safe statistic;
     # a desk found is not counted: nothing is read there)
     if desk is not None:
-        icum = _hist(ink, np.uint8(~desk) * 255)
-    noise = 2 * _pct(icum, 50) + 10
+        icum = cum_hist(ink, np.uint8(~desk) * 255)
+    noise = 2 * pct(icum, 50) + 10
     thresh = int(max(FIRST_FRAC * strength * 255, min(noise, 0.7 * strength * 255)))
     return Ink(ink, light, bgmap, paper, strength, thresh, strength * p95, noise)
 

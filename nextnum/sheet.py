@@ -4,15 +4,11 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .levels import cum_hist, odd, pct
+
 DESK_AREA = 0.03  # a desk around the sheet covers at least this share of the work copy...
 DESK_LEVEL = 0.6  # ... and its median is at most this share of the sheet's...
 DESK_STEP = 0.4  # ... and across its rim (3 px at half size) the grey level changes by this share of their difference
-
-
-def _median(g: np.ndarray, mask: np.ndarray) -> int:
-    """The median grey level of g under a uint8 mask, from its histogram."""
-    cum = np.cumsum(cv2.calcHist([g], [0], mask, [256], [0, 256])[:, 0])
-    return int(np.searchsorted(cum, 0.5 * cum[-1]))
 
 
 def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
@@ -28,7 +24,7 @@ def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
     h, w = g.shape
     g = cv2.resize(g, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
     _, bright = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    kf = int(k / 4) // 2 * 2 + 1  # odd; marks this narrow are ink on the sheet (a wider closing fills the desk's corners)
+    kf = odd(k / 4)  # marks this narrow: the ink on the sheet, not a desk (a wider closing fills the desk's corners)
     sheet = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kf, kf)),
                              borderType=cv2.BORDER_REPLICATE)
     n, lab = cv2.connectedComponents(cv2.bitwise_not(sheet), connectivity=4)
@@ -40,7 +36,7 @@ def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
     desk = sel[lab]
     if desk.mean() < DESK_AREA:
         return None
-    paper, below = _median(g, bright), _median(g, desk)
+    paper, below = pct(cum_hist(g, bright), 50), pct(cum_hist(g, desk), 50)
     # the sheet's edge is a step: across a few pixels of its rim the grey level spans most of the paper-desk
     # difference, where the edge of a shadow or of the light's fall-off spans a little of it
     k3 = np.ones((3, 3), np.uint8)

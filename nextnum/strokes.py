@@ -8,7 +8,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from .ink import odd
+from .levels import odd
 
 # Stroke width / ink-box height on the canvases data.render drew before it drew images (default DataConfig),
 # measured with stroke_width() on 400 of them: p10 0.095, median 0.139, p90 0.216.
