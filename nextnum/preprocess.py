@@ -24,6 +24,7 @@ from .config import fit_scale
 from .ink import digit_strength, find_digits, ink_box, ink_of, is_dot, normalise, polarity
 from .geometry import Geometry
 from .inputs import read_image, roi_box
+from .rules import Rules, find_rules, lift
 from .strokes import match_stroke
 
 WORK_SIDE = 400  # the work copy is halved until its longer side is at most this
@@ -95,7 +96,8 @@ def _keep_mask(lab: np.ndarray, comps: list, used: list[int], box_h: int) -> np.
 
 
 def _soft_ink(ink, src: np.ndarray, lab: np.ndarray, comps: list, used: list[int], thresh: int,
-              box: tuple[int, int, int, int], n: int, origin: tuple[int, int], ch: int) -> np.ndarray:
+              box: tuple[int, int, int, int], n: int, origin: tuple[int, int], ch: int,
+              rules: Rules | None = None) -> np.ndarray:
     """The ink inside the box (work pixels), uint8 0-255: from the work copy when it has enough pixels for a
     canvas box ch px tall, else from the original's pixels (n per work pixel; origin: the region's offset)."""
     bx0, by0, bx1, by1 = box
@@ -105,13 +107,16 @@ def _soft_ink(ink, src: np.ndarray, lab: np.ndarray, comps: list, used: list[int
     keep = _keep_mask(lab[by0:by1, bx0:bx1], comps, used, by1 - by0)
     if ch <= by1 - by0 or n == 1:  # the work copy has enough pixels: shrink from it
         cut = ink.ink[by0:by1, bx0:bx1] if keep is None else cv2.min(ink.ink[by0:by1, bx0:bx1], keep)
-    else:  # enlarge from the original's pixels, with the same ink map
-        sl = (slice(ry0 + by0 * n, ry0 + by1 * n), slice(rx0 + bx0 * n, rx0 + bx1 * n))
+    else:  # enlarge from the original's pixels, with the same ink map (on lined paper across the rows' width)
+        x0, x1 = (0, ink.ink.shape[1]) if rules is not None else (bx0, bx1)
+        sl = (slice(ry0 + by0 * n, ry0 + by1 * n), slice(rx0 + x0 * n, rx0 + x1 * n))
         g = grayscale(src[sl])
-        bg = None if ink.bg is None else cv2.resize(ink.bg[by0:by1, bx0:bx1], g.shape[::-1], interpolation=cv2.INTER_LINEAR)
+        bg = None if ink.bg is None else cv2.resize(ink.bg[by0:by1, x0:x1], g.shape[::-1], interpolation=cv2.INTER_LINEAR)
         cut = ink_of(g, bg, ink.paper)
+        if rules is not None:
+            cut = lift(cut, Rules(rules.mask[by0:by1], rules.thickness), scale=n)[:, bx0 * n:bx1 * n]
         if keep is not None:
-            cut = cv2.min(cut, cv2.resize(keep, g.shape[::-1], interpolation=cv2.INTER_NEAREST))
+            cut = cv2.min(cut, cv2.resize(keep, cut.shape[::-1], interpolation=cv2.INTER_NEAREST))
     # grey levels kept: paper texture (below the noise floor) is 0, the digits' own strength is 1, a
     # lighter digit keeps its lightness; stroke widths are left as they are (training covers them)
     lo = min(ink.noise, thresh // 2)
@@ -152,6 +157,9 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     ink = normalise(work, light)
     t["normalise"] = time.perf_counter()
     blank = ink.strength < MIN_STRENGTH or ink.contrast < MIN_CONTRAST
+    rules = None if blank else find_rules(ink)
+    if rules is not None:  # lined paper: the lines are lifted before the digits are looked for
+        ink.ink = lift(ink.ink, rules)
     lab, comps, used, stray, thresh = (np.zeros(work.shape, np.uint16), [], [], 0, 0) if blank else find_digits(ink)
     t["binarise"] = time.perf_counter()
 
@@ -184,7 +192,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     ow, oh = (bx1 - bx0) * n, (by1 - by0) * n
     s = fit_scale(oh, ow, H, W) * shrink  # canvas px per original px
     cw, ch = min(W, max(1, int(round(ow * s)))), min(H, max(1, int(round(oh * s))))
-    soft = _soft_ink(ink, src, lab, comps, used, thresh, (bx0, by0, bx1, by1), n, (rx0, ry0), ch)
+    soft = _soft_ink(ink, src, lab, comps, used, thresh, (bx0, by0, bx1, by1), n, (rx0, ry0), ch, rules)
     small = cv2.resize(soft, (cw, ch), interpolation=cv2.INTER_AREA if cw < soft.shape[1] else cv2.INTER_LINEAR)
     px, py = (W - cw) // 2, (H - ch) // 2
     canvas[py:py + ch, px:px + cw] = small.astype(np.float32) * (1 / 255)

@@ -125,7 +125,7 @@ def test_the_desk_around_a_photographed_sheet_is_not_taken_for_ink(name, digits)
 def test_ruled_lines_beside_the_digits_are_not_taken_in(name, rows, cols):
     """Photos of numbers written between a notebook's ruled lines (bench/realsets.py, seed 0): the ink box
     takes the digits' rows, not the lines above and below (taken in, they shrank "315" into a corner of the
-    canvas, read "9200", and a "7" read "0"). A line the digit touches comes along with it."""
+    canvas, read "9200", and a "7" read "0"). A line the digits touch is lifted off them (tests/test_rules.py)."""
     image = cv2.cvtColor(cv2.imread(str(FIXTURES / name)), cv2.COLOR_BGR2RGB)
     x0, y0, x1, y1 = preprocess(image, HW).geometry.crop
     assert abs(y0 - rows[0]) <= 12 and abs(y1 - rows[1]) <= 12, (y0, y1)
