@@ -22,21 +22,26 @@ def _stroke(img: np.ndarray) -> tuple[int, int]:
     return width, int(np.percentile(img[ink], 90))
 
 
-def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3) -> np.ndarray:
-    """A 28x28 0-255 "1" with a flag from its top down to the left, and with foot_p a foot under it."""
+def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3, short_p: float = 0.5) -> np.ndarray:
+    """A 28x28 0-255 "1" with a flag from its top down to the left (short_p: a short flat one), and with
+    foot_p a foot under it."""
     out = np.zeros_like(img)  # the new strokes, laid over the digit at the end
     ys, xs = np.nonzero(img > INK)
     width, level = _stroke(img)
     top, bottom = int(ys.min()), int(ys.max())
     height = bottom - top + 1
     xt = float(np.median(xs[ys <= top + 1]))
-    # below the horizontal by 35-60 degrees: steeper than a seven's top bar (flags at 10-35 degrees taught
-    # MNIST's own sevens to read "1"), and at least 20 degrees flatter than a stem leaning the same way
+    # a long flag 35-60 degrees below the horizontal, steeper than a seven's top bar (long flags at 10-35
+    # degrees taught MNIST's own sevens to read "1"); or, with short_p, a short flat one (15-35 degrees,
+    # reaching at most a quarter of the height left: a seven's bar reaches half or more), as many fonts and
+    # hands write it; either at least 20 degrees flatter than a stem leaning the same way
     third = top + height // 3  # the stem's upper third, where the flag leaves it
     xm = float(np.median(xs[np.abs(ys - third) <= 1]))
     lean = np.degrees(np.arctan2(third - top, max(xt - xm, 1e-6)))  # the stem's angle below the horizontal, leftward
-    length = rng.uniform(0.3, 0.5) * height
-    angle = np.deg2rad(max(20.0, min(rng.uniform(35, 60), lean - 20)))
+    short = short_p > 0 and rng.random() < short_p
+    want = rng.uniform(15, 35) if short else rng.uniform(35, 60)
+    angle = np.deg2rad(max(10.0 if short else 20.0, min(want, lean - 20)))
+    length = (rng.uniform(0.12, 0.25) / np.cos(angle) if short else rng.uniform(0.3, 0.5)) * height
     end = (xt - length * np.cos(angle), top + length * np.sin(angle))
     cv2.line(out, (round(xt), top), (round(end[0]), round(end[1])), level, width, cv2.LINE_AA)
     if rng.random() < foot_p:

@@ -102,6 +102,7 @@ HANDS: dict[str, tuple[str, list[list[tuple[float, float]]]]] = {
     "1 plain": ("1", [[(0.14, 0.0), (0.14, 1.0)]]),
     "1 long flag": ("1", [[(0.0, 0.34), (0.22, 0.0), (0.22, 1.0)]]),
     "1 flag and foot": ("1", [[(0.04, 0.2), (0.2, 0.0), (0.2, 1.0)], [(0.0, 1.0), (0.4, 1.0)]]),
+    "1 short flat flag": ("1", [[(0.0, 0.12), (0.22, 0.0), (0.22, 1.0)]]),  # about 30 degrees, as many fonts write it
     "7 plain": ("7", DIGIT_STROKES["7"]),
     "7 crossed": ("7", DIGIT_STROKES["7"] + [[(0.16, 0.52), (0.54, 0.52)]]),
     "4 open": ("4", DIGIT_STROKES["4"]),
