@@ -13,7 +13,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "nextnum"
 # lower layers first; a module may import its own layer or lower ones
 LAYERS = [
-    {"config", "inputs", "atomic", "ink", "geometry", "distributed", "timing", "corrections", "hands", "sheet", "levels"},
+    {"config", "inputs", "atomic", "ink", "geometry", "distributed", "timing", "corrections", "hands", "sheet", "levels", "rules"},
     {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring"},
     {"explain", "export", "correction_canvases", "stream", "losses"},
     {"predictor"},
