@@ -14,7 +14,6 @@ MIN_RULES = 2  # lined paper has several lines: one long straight mark may be a 
 SPAN = 0.4  # a ruled line spans at least this share of the work copy's width...
 THIN = 0.2  # ... and its box is at most this tall for its length (a line tilted up to about 10 degrees)
 MAX_THICK = 3.0  # ... and at most this many work pixels thick (a sheet's print, not a pen's stroke)
-DASHED = 1.0  # a dashed line's average along the row is at least this share of that
 LOW_FRAC = 0.15  # lines are looked for at this share of the strongest ink (as low as find_digits looks)
 
 
@@ -22,7 +21,7 @@ LOW_FRAC = 0.15  # lines are looked for at this share of the strongest ink (as l
 class Rules:
     """Where the ruled lines lie on the work copy and how thick they are."""
     mask: np.ndarray  # uint8 (H, W) of the work copy: 255 on the lines and a pixel or two around them
-    thickness: int  # work pixels, the lines' mean height per column
+    thickness: int  # work pixels, the lines' median height per column
 
 
 def find_rules(ink: Ink) -> Rules | None:
@@ -39,24 +38,28 @@ def find_rules(ink: Ink) -> Rules | None:
     thick = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))
     runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
     along = cv2.blur(cv2.dilate(ink.ink, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3))), (L, 1))
-    seg = cv2.max(runs, cv2.threshold(along, int(DASHED * low), 255, cv2.THRESH_BINARY)[1])
+    seg = cv2.max(runs, cv2.threshold(along, low, 255, cv2.THRESH_BINARY)[1])
     lab, comps = components(cv2.dilate(seg, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1))))
+    flat = [i for i, (x, y, w, h, _) in enumerate(comps) if h <= THIN * w]
+    if sum(comps[i][2] >= SPAN * W for i in flat) < MIN_RULES:  # no lined paper: no pixel work (most images)
+        return None
     # each flat mark's thickness: the median over its columns of its ink pixels (the columns where digits
     # cross a line are few; a pen's bold strokes lined up are thicker than a line)
     ink_on = binary > 0
     thin = {}
-    for i, (x, y, w, h, _) in enumerate(comps):
-        if h <= THIN * w:
-            cols = ((lab[y:y + h, x:x + w] == i + 1) & ink_on[y:y + h, x:x + w]).sum(axis=0)
-            t = float(np.median(cols[cols > 0])) if cols.any() else 0.0
-            if t <= MAX_THICK:
-                thin[i] = t
-    if sum(comps[i][2] >= SPAN * W for i in thin) < MIN_RULES:
+    for i in flat:
+        x, y, w, h, _ = comps[i]
+        cols = ((lab[y:y + h, x:x + w] == i + 1) & ink_on[y:y + h, x:x + w]).sum(axis=0)
+        t = float(np.median(cols[cols > 0])) if cols.any() else 0.0
+        if t <= MAX_THICK:
+            thin[i] = t
+    spanning = [t for i, t in thin.items() if comps[i][2] >= SPAN * W]
+    if len(spanning) < MIN_RULES:
         return None
     # lined paper: then every stretch of line is lifted, also those that break off where the light fades
     sel = np.zeros(len(comps) + 1, np.uint8)
     sel[[i + 1 for i in thin]] = 255
-    return Rules(sel[lab], max(1, round(float(np.median([thin[i] for i in thin if comps[i][2] >= SPAN * W])))))
+    return Rules(sel[lab], max(1, round(float(np.median(spanning)))))
 
 
 def lift(ink_map: np.ndarray, rules: Rules, scale: int = 1) -> np.ndarray:
