@@ -33,15 +33,16 @@ def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3, sho
     xt = float(np.median(xs[ys <= top + 1]))
     # a long flag 35-60 degrees below the horizontal, steeper than a seven's top bar (long flags at 10-35
     # degrees taught MNIST's own sevens to read "1"); or, with short_p, a short flat one (15-35 degrees,
-    # reaching at most a quarter of the height left: a seven's bar reaches half or more), as many fonts and
-    # hands write it; either at least 20 degrees flatter than a stem leaning the same way
+    # reaching a fifth to three tenths of the height left: a seven's bar reaches half or more; shorter, it is
+    # lost in the stroke's own width, and drawn flat flags then read "7"), as many fonts and hands write it;
+    # either at least 20 degrees flatter than a stem leaning the same way
     third = top + height // 3  # the stem's upper third, where the flag leaves it
     xm = float(np.median(xs[np.abs(ys - third) <= 1]))
     lean = np.degrees(np.arctan2(third - top, max(xt - xm, 1e-6)))  # the stem's angle below the horizontal, leftward
     short = short_p > 0 and rng.random() < short_p
     want = rng.uniform(15, 35) if short else rng.uniform(35, 60)
     angle = np.deg2rad(max(10.0 if short else 20.0, min(want, lean - 20)))
-    length = (rng.uniform(0.12, 0.25) / np.cos(angle) if short else rng.uniform(0.3, 0.5)) * height
+    length = (rng.uniform(0.2, 0.3) / np.cos(angle) if short else rng.uniform(0.3, 0.5)) * height
     end = (xt - length * np.cos(angle), top + length * np.sin(angle))
     cv2.line(out, (round(xt), top), (round(end[0]), round(end[1])), level, width, cv2.LINE_AA)
     if rng.random() < foot_p:
