@@ -17,6 +17,8 @@ from .sheet import off_sheet
 DOT_SOLIDITY = 0.9  # one mark at least this convex, 0.75-1.33 times as wide as tall and without a hole is a dot
 # (a tap on the sketchpad), not a digit: the solid single marks among bench/realsets.py's seed-0 1,200 images
 # are all '1's at most 0.3 times as wide as tall, and brush dots of radius 7-40 px measure 0.93-0.98
+CORE_FRACS = (0.6, 0.7, 0.8)  # ... looked at again where the ink is these shares of its darkest or darker (a
+HOLE_FRAC = 0.01  # soft loop's paler middle opens at one of them), a hole of this share of its pixels is a digit's
 MIN_SPECK = 4  # work-copy components smaller than this many pixels are specks...
 SPECK_FRAC = 0.04  # ... and so are those smaller than this share of the digits' largest component
 MIN_SEED_H = 5  # digits are looked for from a component at least this tall (work pixels)
@@ -174,18 +176,30 @@ def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
     return sorted(used), sum(1 for i in live if i not in used and not big_edge(i))
 
 
-def is_dot(lab: np.ndarray, comps: list[Comp], used: list[int]) -> bool:
+def _holed(mark: np.ndarray, min_px: float = 0) -> bool:
+    """True if the 0/1 uint8 mask has a hole of more than min_px pixels."""
+    contours, hier = cv2.findContours(mark, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
+    return hier is not None and any(hier[0][i, 3] >= 0 and cv2.contourArea(c) >= min_px
+                                    for i, c in enumerate(contours))
+
+
+def is_dot(lab: np.ndarray, comps: list[Comp], used: list[int], ink: np.ndarray | None = None) -> bool:
     """True if the digits found are one round, solid mark without a hole (area over convex-hull area >=
-    DOT_SOLIDITY)."""
+    DOT_SOLIDITY), also where the ink map (if given) is darkest: a light, soft "9" or "0" whose loop is
+    only paler than its stroke shows its hole there, a dot does not."""
     if len(used) != 1:
         return False
     x, y, w, h, area = comps[used[0]]
     if not 0.75 <= w / h <= 1.33:  # round: a marker-bold "1" or "9" is narrower
         return False
     mark = (lab[y:y + h, x:x + w] == used[0] + 1).astype(np.uint8)
-    _, hier = cv2.findContours(mark, cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
-    if hier is not None and (hier[0][:, 3] >= 0).any():  # a hole: a bold "0" or "8", not a dot
+    if _holed(mark):  # a bold "0" or "8", not a dot
         return False
+    if ink is not None:
+        level = ink[y:y + h, x:x + w]
+        dark = np.percentile(level[mark > 0], 95)
+        if any(_holed(mark & (level >= f * dark).astype(np.uint8), HOLE_FRAC * area) for f in CORE_FRACS):
+            return False
     hull = cv2.convexHull(cv2.findNonZero(mark))
     # the hull runs through pixel centres: half its perimeter (+1) more makes it comparable with a pixel count
     return area >= DOT_SOLIDITY * (cv2.contourArea(hull) + cv2.arcLength(hull, True) / 2 + 1)

@@ -177,7 +177,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     canvas = np.zeros((H, W), np.float32)
     if used:
         bx0, by0, bx1, by1 = ink_box(comps, used)
-    if not used or (by1 - by0) * n < MIN_INK_PX or is_dot(lab, comps, used):
+    if not used or (by1 - by0) * n < MIN_INK_PX or is_dot(lab, comps, used, ink.ink):
         msg = ("no digits found: the image looks blank" if blank else
                "no digits found: only specks, no strokes" if not used else
                "no digits found: the marks are too small to read" if (by1 - by0) * n < MIN_INK_PX else

@@ -79,6 +79,14 @@ def test_a_bold_zero_or_eight_alone_is_read_not_taken_for_a_dot(text):
     assert min(kept(image, masks)) >= 0.9
 
 
+@pytest.mark.parametrize("text, sigma", [("0", 5.0), ("9", 3.0)])
+def test_a_soft_light_digit_whose_loop_is_only_paler_is_read_not_taken_for_a_dot(text, sigma):
+    """A bold, light, blurred "0" or "9" (a soft pencil, a photo out of focus): at the ink threshold its loop
+    fills in and it looks like one solid round mark, but its middle stays paler than its stroke."""
+    image, masks = number([(text, 0.4)], thickness=40, scale=4.0)
+    assert min(kept(cv2.GaussianBlur(image, (0, 0), sigma), masks)) >= 0.9
+
+
 def test_outlined_digits_stay_outlines():
     image, masks = number([("4", 1.0), ("8", 1.0)], thickness=40, scale=5.0, outline=True)
     assert min(kept(image, masks)) >= 0.9
