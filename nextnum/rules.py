@@ -14,6 +14,7 @@ MIN_RULES = 2  # lined paper has several lines: one long straight mark may be a 
 SPAN = 0.4  # a ruled line spans at least this share of the work copy's width...
 THIN = 0.2  # ... and its box is at most this tall for its length (a line tilted up to about 10 degrees)
 MAX_THICK = 3.0  # ... and at most this many work pixels thick (a sheet's print, not a pen's stroke)
+UPRIGHT = 9  # work pixels: a mark at least this tall from top to bottom is no line (a digit's upright stroke)
 LOW_FRAC = 0.15  # lines are looked for at this share of the strongest ink (as low as find_digits looks)
 
 
@@ -24,6 +25,32 @@ class Rules:
     thickness: int  # work pixels, the lines' median height per column
 
 
+def _thin_marks(src: np.ndarray, binary: np.ndarray, low: int) -> tuple[np.ndarray, list, dict[int, float]]:
+    """The flat marks found on src (an ink map): (their labels, components, thickness of each thin one)."""
+    W = src.shape[1]
+    # a tilted thin line breaks into short steps and a faint one into dashes: thickened by a pixel up and
+    # down, a line's steps join into long runs, and averaged along the rows its dashes make one band (where
+    # a digit's upright strokes fade)
+    L = odd(max(15, W // 16))
+    thick = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))
+    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
+    along = cv2.blur(cv2.dilate(src, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3))), (L, 1))
+    seg = cv2.max(runs, cv2.threshold(along, low, 255, cv2.THRESH_BINARY)[1])
+    lab, comps = components(cv2.dilate(seg, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1))))
+    # each flat mark's thickness: the median over its columns of its ink pixels (the columns where digits
+    # cross a line are few; a pen's bold strokes lined up are thicker than a line)
+    ink_on = binary > 0
+    thin = {}
+    for i, (x, y, w, h, _) in enumerate(comps):
+        if h > THIN * w:
+            continue
+        cols = ((lab[y:y + h, x:x + w] == i + 1) & ink_on[y:y + h, x:x + w]).sum(axis=0)
+        t = float(np.median(cols[cols > 0])) if cols.any() else 0.0
+        if t <= MAX_THICK:
+            thin[i] = t
+    return lab, comps, thin
+
+
 def find_rules(ink: Ink) -> Rules | None:
     """The ruled lines on an ink map, or None when fewer than MIN_RULES of them span the page."""
     H, W = ink.ink.shape
@@ -31,35 +58,26 @@ def find_rules(ink: Ink) -> Rules | None:
         return None
     low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
     binary = cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1]
-    # a tilted thin line breaks into short steps and a faint one into dashes: thickened by a pixel up and
-    # down, a line's steps join into long runs, and averaged along the rows its dashes make one band (where
-    # a digit's upright strokes fade)
-    L = odd(max(15, W // 16))
-    thick = cv2.dilate(binary, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3)))
-    runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
-    along = cv2.blur(cv2.dilate(ink.ink, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3))), (L, 1))
-    seg = cv2.max(runs, cv2.threshold(along, low, 255, cv2.THRESH_BINARY)[1])
-    lab, comps = components(cv2.dilate(seg, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1))))
-    flat = [i for i, (x, y, w, h, _) in enumerate(comps) if h <= THIN * w]
-    if sum(comps[i][2] >= SPAN * W for i in flat) < MIN_RULES:  # no lined paper: no pixel work (most images)
-        return None
-    # each flat mark's thickness: the median over its columns of its ink pixels (the columns where digits
-    # cross a line are few; a pen's bold strokes lined up are thicker than a line)
-    ink_on = binary > 0
-    thin = {}
-    for i in flat:
-        x, y, w, h, _ = comps[i]
-        cols = ((lab[y:y + h, x:x + w] == i + 1) & ink_on[y:y + h, x:x + w]).sum(axis=0)
-        t = float(np.median(cols[cols > 0])) if cols.any() else 0.0
-        if t <= MAX_THICK:
-            thin[i] = t
+    lab, comps, thin = _thin_marks(ink.ink, binary, low)
     spanning = [t for i, t in thin.items() if comps[i][2] >= SPAN * W]
-    if len(spanning) < MIN_RULES:
+    if len(spanning) < MIN_RULES:  # no lined paper (most images)
         return None
     # lined paper: then every stretch of line is lifted, also those that break off where the light fades
     sel = np.zeros(len(comps) + 1, np.uint8)
     sel[[i + 1 for i in thin]] = 255
-    return Rules(sel[lab], max(1, round(float(np.median(spanning)))))
+    mask = sel[lab]
+    # and the line the digits sit on, which merges with their band: found again with what is thicker than a
+    # line from top to bottom (the digits' upright strokes) taken off; only lines that span the page
+    upright = cv2.morphologyEx(ink.ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, UPRIGHT)))
+    flat = cv2.subtract(ink.ink, upright)
+    lab2, comps2, thin2 = _thin_marks(flat, cv2.threshold(flat, low, 255, cv2.THRESH_BINARY)[1], low)
+    for i in thin2:
+        if comps2[i][2] >= SPAN * W:  # drawn across the whole width: under bold digits it may break off
+            ys, xs = np.nonzero(lab2 == i + 1)
+            slope, y0 = np.polyfit(xs, ys, 1)
+            tall = int(np.median(np.bincount(xs)[xs.min():xs.max() + 1]))
+            cv2.line(mask, (0, round(y0)), (W - 1, round(y0 + slope * (W - 1))), 255, max(3, tall))
+    return Rules(mask, max(1, round(float(np.median(spanning)))))
 
 
 def lift(ink_map: np.ndarray, rules: Rules, scale: int = 1) -> np.ndarray:

@@ -73,6 +73,23 @@ def test_no_ink_of_the_digits_goes_with_the_lines():
     assert (v > 0.08).mean() >= 0.97
 
 
+@pytest.mark.parametrize("thickness, pale", [(10, 0.35), (14, 1.0), (18, 0.35)])
+def test_a_number_sitting_on_a_ruled_line_is_boxed_whole_without_it(thickness, pale):
+    """Bold digits standing on a line merge with it along their band; the line is lifted all the same, and a
+    lighter digit in the number (pale: its darkness against the others') keeps the digits after it."""
+    scale = 3.5
+    first = digits_layer("684", (60, 260), scale, thickness)
+    w = cv2.getTextSize("684", cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)[0][0]
+    light = digits_layer("3", (60 + w + 20, 260), scale, thickness)
+    last = digits_layer("6", (60 + w + 140, 260), scale, thickness)
+    img = photo(cv2.max(first, last), lines_layer([60, 140, 264, 340, 420], tilt_px=4)).astype(np.float32)
+    a = light[..., None] / 255.0 * pale
+    img = (img * (1 - a) + np.array([30, 40, 120], np.float32) * a).astype(np.uint8)
+    pre = preprocess(img, HW)
+    assert not pre.empty, pre.message
+    assert np.abs(np.array(pre.geometry.crop) - box(cv2.max(cv2.max(first, last), light))).max() <= 8, pre.geometry.crop
+
+
 def ink_of(gray: np.ndarray):
     return normalise(gray, polarity(gray))
 
