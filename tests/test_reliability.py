@@ -1,6 +1,6 @@
 """Bad input through the Python API: every input a public demo gets either reads, or comes back empty
 with a message, or raises ImageError with a message; nothing else escapes, and the Predictor keeps
-reading afterwards. Also: the package logs instead of printing. (test_app_reliability.py sends the
+reading afterwards. Also: the package logs instead of printing. (test_app_bad_input.py sends the
 same inputs through the running app.)"""
 from __future__ import annotations
 
