@@ -52,8 +52,37 @@ def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
     pts = cv2.findNonZero(cv2.bitwise_and(sheet, np.uint8(1 - desk) * 255))
     if pts is not None:
         hull = np.zeros_like(desk)
-        cv2.fillConvexPoly(hull, cv2.convexHull(pts), 1)
+        cv2.fillConvexPoly(hull, _cornered(cv2.convexHull(pts), g.shape), 1)
         shade = cv2.morphologyEx(cv2.bitwise_and(desk, hull), cv2.MORPH_OPEN,
                                  cv2.getStructuringElement(cv2.MORPH_RECT, (kf, kf)))
         desk = cv2.bitwise_and(desk, 1 - shade)
     return cv2.resize(cv2.dilate(desk, k3), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def _cornered(hull: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """A sheet's hull with a corner the shadow cut off put back: where the hull is a quadrilateral less one
+    corner (five sides, one short), the two sides beside the short one meet at the corner."""
+    poly = cv2.approxPolyDP(hull, 0.02 * cv2.arcLength(hull, True), True).reshape(-1, 2).astype(np.float64)
+    if len(poly) != 5:
+        return hull
+    side = np.linalg.norm(np.roll(poly, -1, 0) - poly, axis=1)  # side i runs from corner i to corner i + 1
+    i = int(np.argmin(side))
+    if side[i] > 0.75 * np.median(side):
+        return hull
+    a0, a1 = poly[i - 1], poly[i]  # the side before the short one...
+    b0, b1 = poly[(i + 1) % 5], poly[(i + 2) % 5]  # ... and the one after it
+    d, e = a1 - a0, b1 - b0
+    den = d[0] * e[1] - d[1] * e[0]
+    if abs(den) < 1e-9:
+        return hull
+    t = ((b0[0] - a0[0]) * e[1] - (b0[1] - a0[1]) * e[0]) / den
+    corner = a0 + t * d
+    h, w = hw
+    u, v = a1 - corner, b0 - corner
+    cut = abs(u[0] * v[1] - u[1] * v[0]) / 2  # the corner put back: a triangle
+    if t < 1 or cut > 0.2 * cv2.contourArea(hull) or not (-0.1 * w <= corner[0] <= 1.1 * w and
+                                                         -0.1 * h <= corner[1] <= 1.1 * h):
+        return hull
+    quad = [poly[j] for j in range(5) if j not in (i, (i + 1) % 5)]
+    quad.insert(i if i < 4 else 0, corner)
+    return cv2.convexHull(np.round(np.array(quad)).astype(np.int32))

@@ -141,17 +141,19 @@ def test_ruled_lines_beside_the_digits_are_not_taken_in(name, rows, cols):
         assert abs(x0 - cols[0]) <= 20 and abs(x1 - cols[1]) <= 20, (x0, x1)
 
 
-def test_digits_in_a_shadow_over_the_sheets_corner_are_kept():
+@pytest.mark.parametrize("centre, depth, reach", [((110, 90), 0.55, 110), ((90, 60), 0.7, 130)])
+def test_digits_in_a_shadow_over_the_sheets_corner_are_kept(centre, depth, reach):
     """A sheet on a dark desk with a shadow over its top-left corner: the shadow joins the desk on the dark
     side of the picture, but lies within the sheet's outline, and the digits in it are read (a "4" there was
-    left out with the desk: "439" read "39")."""
+    left out with the desk: "439" read "39"). A deep shadow takes the corner itself to the dark side: the
+    sheet's outline is then its bright part's less that corner, which the two sides beside it put back."""
     h, w = 480, 640
     img = np.full((h, w), 70, np.float32)
     cv2.fillConvexPoly(img, np.array([[90, 60], [590, 80], [570, 430], [110, 410]], np.int32), 225)
     digits = np.zeros((h, w), np.uint8)
     cv2.putText(digits, "439", (150, 190), cv2.FONT_HERSHEY_SIMPLEX, 2.2, 255, 5, cv2.LINE_AA)
     yy, xx = np.mgrid[0:h, 0:w]
-    shade = 1 - 0.55 * np.exp(-((xx - 110) ** 2 + (yy - 90) ** 2) / (2 * 110 ** 2))
+    shade = 1 - depth * np.exp(-((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (2 * reach ** 2))
     photo = cv2.GaussianBlur(np.clip(img * (1 - digits / 255 * 0.8) * shade, 0, 255).astype(np.uint8), (0, 0), 1.0)
     pre = preprocess(photo, HW)
     ys, xs = np.nonzero(digits > 127)
