@@ -28,7 +28,8 @@ from nextnum.web.models import Checkpoints  # noqa: E402
 from nextnum.web.inline import InlineGallery, InlineImage  # noqa: E402
 from nextnum.web.events import FRESH, Handlers, log  # noqa: E402
 from nextnum.web.settings import Settings  # noqa: E402
-from nextnum.web.train_runs import TrainingSlot, curve_plot, training_configs  # noqa: E402
+from nextnum.web.train_runs import TrainingSlot, training_configs  # noqa: E402
+from nextnum.web.train_view import curve_plot  # noqa: E402
 from nextnum.web.webcam import GUIDE_ROI  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent

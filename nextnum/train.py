@@ -32,11 +32,11 @@ from .correction_canvases import CorrectionCanvases
 from .evaluate import held_out_accuracy
 from .data import DigitBank, fixed_batches, load_mnist, with_fonts, with_hands
 from .distributed import agreed, dist_setup
-from .evaluate import predict_batches, score
 from .model import NextNum, adapt_positions, init_mismatch
 from .losses import batch_loss
-from .resume import Progress, averaged_model, load_resume, save_resume
+from .resume import Progress, averaged_model, load_resume
 from .stream import Batches, batches
+from .validation import run_metrics, validate_kept
 
 log = logging.getLogger(__name__)
 
@@ -108,32 +108,6 @@ def _optimizer(model: NextNum, tc: TrainConfig) -> torch.optim.AdamW:
     no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
     return torch.optim.AdamW([{"params": decay, "weight_decay": tc.weight_decay},
                               {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr, betas=(0.9, 0.98))
-
-
-def _validate(s: Progress, cfg: Config, out: Path, model: NextNum, kept: NextNum, val: list, opt: torch.optim.Optimizer,
-              gen: torch.Generator, avg: AveragedModel | None, rank: int, world: int, dev: torch.device) -> dict[str, Any]:
-    """Score the kept weights on the validation canvases; save them if best, and the resume state."""
-    pairs = predict_batches(kept, val, dev)
-    if world > 1:  # every rank scored its share of the validation canvases
-        parts: list[Any] = [None] * world
-        dist.all_gather_object(parts, pairs)
-        pairs = [p for part in parts for p in part]
-    res = score(pairs)
-    model.train()
-    rec = {"step": s.step, "elapsed_s": round(s.elapsed(), 1), "cpu_s": round(s.cpu(), 1), "loss": s.loss, "token_acc": s.acc,
-           "val_seq_acc": res["sequence_accuracy"], "val_digit_acc": res["digit_accuracy"], "samples_seen": s.seen}
-    s.history.append(rec)
-    if res["sequence_accuracy"] > s.best:
-        s.best = res["sequence_accuracy"]
-        if rank == 0:
-            checkpoint.save(out, kept, cfg, _metrics(model, s, "in progress"))
-    if rank == 0 and cfg.train.snapshots:
-        checkpoint.save(out / "snapshots" / f"{s.step:06d}", kept, cfg,
-                        _metrics(model, s, "snapshot", res["sequence_accuracy"]))
-    if rank == 0:
-        save_resume(out, model, opt, gen, s.meta(), avg)
-    log.info("step %d val seq acc %.4f (best %.4f)", s.step, res["sequence_accuracy"], s.best)
-    return rec
 
 
 def _loop(s: Progress, cfg: Config, net: torch.nn.Module, model: NextNum, opt: torch.optim.Optimizer,
@@ -227,7 +201,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         log.info("training %s params on %s: %s", model.num_params(), dev, json.dumps(cfg.to_dict()))
         if tc.steps <= 0 and tc.time_budget_min <= 0:
             raise ValueError("set train.steps or train.time_budget_min (or both) above zero")
-        validate = partial(_validate, s, cfg, out, model, kept, val, opt, gen, avg, rank, world, dev)
+        validate = partial(validate_kept, s, cfg, out, model, kept, val, opt, gen, avg, rank, world, dev, log)
         net = DistributedDataParallel(model) if world > 1 else model
         corr = CorrectionCanvases(corrections, cfg) if corrections is not None else None
         before = held_out_accuracy(start or model, cfg, corrections) if corr is not None and rank == 0 else None
@@ -235,7 +209,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
                        corr)
         if not s.history or s.history[-1]["step"] != s.step:
             validate()
-        metrics = _metrics(model, s, status)
+        metrics = run_metrics(model, s, status)
         metrics["processes"] = world
         if fonts:
             metrics["fonts"] = [f.name for f in fonts]
@@ -257,14 +231,6 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         handler.close()
         if dist.is_available() and dist.is_initialized():
             dist.destroy_process_group()
-
-
-def _metrics(model: NextNum, s: Progress, status: str, best: float | None = None) -> dict[str, Any]:
-    """metrics.json: the run's record; best: the validation score to report (default the best so far)."""
-    return {"status": status, "parameters": model.num_params(), "steps": s.step,
-            "train_seconds": round(s.elapsed(), 1), "cpu_seconds": round(s.cpu(), 1), "best_val_seq_acc": s.best if best is None else best,
-            "val": "held-out train-split digits (never t10k)", "history": s.history,
-            "torch": torch.__version__, "threads": torch.get_num_threads()}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,7 @@ LAYERS = [
     {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring"},
     {"explain", "export", "correction_canvases", "stream", "losses"},
     {"predictor"},
-    {"evaluate", "train", "calibrate", "analyze", "sweep", "read", "__init__"},
+    {"evaluate", "train", "validation", "calibrate", "analyze", "sweep", "read", "__init__"},
     {"web"},
 ]
 

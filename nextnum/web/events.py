@@ -13,7 +13,7 @@ from ..checkpoint import CheckpointError
 from ..config import Config
 from ..corrections import Corrections
 from ..inputs import ImageError, from_data_url
-from . import feedback, train_runs, views, webcam
+from . import feedback, train_runs, train_view, views, webcam
 from .models import Checkpoints
 from .heavy import heavy
 
@@ -182,11 +182,11 @@ class Handlers:
         c = Config.load(self.configs[name])
         return c.train.steps, c.train.lr, c.train.batch, c.data.max_len, c.model.dim
 
-    def _outs(self, u: train_runs.TabUpdate, token: str | None = None) -> tuple:
+    def _outs(self, u: train_view.TabUpdate, token: str | None = None) -> tuple:
         """A TabUpdate as the Train tab's outputs: status, loss plot, accuracy plot, samples, table,
         checkpoint menu, run token, start-from menu (gr.skip() where nothing changed)."""
         plots = (None, None) if u.history is None else \
-            (train_runs.curves(u.history, ("loss",)), train_runs.curves(u.history, ("token_acc", "val_seq_acc")))
+            (train_view.curves(u.history, ("loss",)), train_view.curves(u.history, ("token_acc", "val_seq_acc")))
         menus = (self.names(), self.start_choices()) if u.ended else (None, None)
         return tuple(gr.skip() if v is None else v
                      for v in (u.message, *plots, u.samples, u.table, menus[0], token, menus[1]))
@@ -198,7 +198,7 @@ class Handlers:
         every batch), then stream its progress and outcome."""
         name = (name or "").strip() or time.strftime("run-%Y%m%d-%H%M%S")
         if self.public:
-            yield self._outs(train_runs.TabUpdate("**Training is off on this public deployment.** Run NextNum "
+            yield self._outs(train_view.TabUpdate("**Training is off on this public deployment.** Run NextNum "
                                                 "yourself (`python app.py`) to train models."))
             return
         try:
@@ -209,12 +209,12 @@ class Handlers:
             run = self.slot.start(cfg, name, init, self.corrections.root if with_corrections else None)
         except (train_runs.Busy, ValueError, KeyError, FileNotFoundError, CheckpointError) as e:
             log.info("training not started: %s", e)
-            yield self._outs(train_runs.TabUpdate(f"**{e}**" if isinstance(e, train_runs.Busy) else f"**Cannot start:** {e}"))
+            yield self._outs(train_view.TabUpdate(f"**{e}**" if isinstance(e, train_runs.Busy) else f"**Cannot start:** {e}"))
             return
         frm = f", from the weights of {start_from}" if run.init else ""
-        yield self._outs(train_runs.TabUpdate(f"Started **{name}** ({config_name}, {cfg.train.steps} steps{frm})…"),
+        yield self._outs(train_view.TabUpdate(f"Started **{name}** ({config_name}, {cfg.train.steps} steps{frm})…"),
                          token=run.token)
-        updates = train_runs.follow(self.slot, run, lambda p, desc: progress(p, desc=desc))
+        updates = train_view.follow(self.slot, run, lambda p, desc: progress(p, desc=desc))
         try:
             for u in updates:
                 yield self._outs(u)
