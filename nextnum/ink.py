@@ -118,6 +118,25 @@ def border_contact(lab: np.ndarray, n: int, top: bool = True, bottom: bool = Tru
     return np.bincount(np.concatenate(rows), minlength=n + 1)
 
 
+def lies_along(c: Comp, contact: int, hw: tuple[int, int]) -> bool:
+    """True if a mark at the border lies along it as a desk does, not as a digit the border cuts: its contact
+    (pixels on the border) is a quarter of its length along the border or more for a sliver along it, half for
+    a flat piece, four fifths for a solid wedge (a marker-bold digit is solid too, but round where it meets the
+    border). A digit drawn to the pad's edge touches it with a stroke's end or a curve (a "6"'s bottom),
+    or lies along it with a bar (a "5"'s top) that is thin beside the digit's height and not solid."""
+    x, y, w, h, area = c
+    H, W = hw
+    side, end = x == 0 or x + w == W, y == 0 or y + h == H  # on the left or right border; the top or bottom
+    # its length along the border (in a corner, along the longer side) and its depth away from it
+    length, depth = (max(w, h), min(w, h)) if side and end else (h, w) if side else (w, h)
+    if depth <= 0.15 * length:  # a sliver (the desk between a sheet's edge and the frame's, often slanted)
+        return contact >= 0.25 * length
+    if contact < 0.5 * length or depth > length:  # a digit reaches away from the border further than along it
+        return False
+    return depth <= 0.5 * length or (contact >= 0.8 * length and area >= 0.45 * w * h and
+                                     min(w, h) >= 0.15 * max(W, H))  # flat along the border, or a solid wedge
+
+
 def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
           contact: np.ndarray | None = None) -> tuple[list[int], int]:
     """Pick the digits among the components: start from the largest and grow, in reading direction,
@@ -135,7 +154,7 @@ def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
 
     def big_edge(i: int) -> bool:  # lies along the border and spans half the image: a desk, not a digit
         x, y, w, h, _ = comps[i]
-        along = contact is None or contact[i + 1] > 0.25 * max(w, h)
+        along = contact is None or lies_along(comps[i], int(contact[i + 1]), hw)
         return edge(comps[i]) and (w > 0.5 * W or h > 0.5 * H) and along
 
     live = [i for i, c in enumerate(comps) if c[4] >= MIN_SPECK]
@@ -163,8 +182,8 @@ def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
                 continue
             if max(w, h) > 1.5 * bh and (min(w, h) < 0.25 * bh or comps[i][4] < 0.08 * bh * max(w, h)):
                 continue  # a long thin streak (a ruled line, the sheet's edge, a shadow's rim), no piece of a digit
-            if edge(comps[i]) and (comps[i][4] > 1.5 * area or h > 1.5 * bh or w > 1.5 * bh or (
-                    comps[i][4] > 0.45 * w * h if contact is None else contact[i + 1] > 0.6 * max(w, h))):
+            if edge(comps[i]) and (comps[i][4] > 3 * area or h > 1.5 * bh or w > 1.5 * bh or (
+                    comps[i][4] > 0.45 * w * h if contact is None else lies_along(comps[i], int(contact[i + 1]), hw))):
                 continue  # a desk corner or sheet edge beside the digits, not a digit cut by the border
             gx = max(0, x - box[2], box[0] - (x + w))
             gy = max(0, y - box[3], box[1] - (y + h))

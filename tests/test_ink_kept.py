@@ -158,3 +158,17 @@ def test_digits_in_a_shadow_over_the_sheets_corner_are_kept(centre, depth, reach
     pre = preprocess(photo, HW)
     ys, xs = np.nonzero(digits > 127)
     assert np.abs(np.array(pre.geometry.crop) - (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1)).max() <= 6, pre.geometry.crop
+
+
+@pytest.mark.parametrize("text", ["50", "687", "128"])
+def test_a_number_drawn_to_the_pads_edges_is_read_whole(text):
+    """Drawn as tall as the sketchpad, the digits touch its top and bottom edges (a "5"'s bar runs along the top,
+    a "6"'s bottom sits on the bottom): they are digits the border cuts, not a desk lying along it, and
+    every one of them is in the ink box ("50" read "0", "687" read "7")."""
+    from drawings import stroke_number
+    for seed in range(10):
+        image, spans = stroke_number(text, np.random.default_rng(seed), height=265.0, width=30)
+        pre = preprocess(image, HW)
+        assert not pre.empty, pre.message
+        x0, _, x1, _ = pre.geometry.crop
+        assert x0 <= spans[0][0] + 10 and x1 >= spans[-1][1] - 10, (seed, pre.geometry.crop, spans)
