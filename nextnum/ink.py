@@ -122,7 +122,7 @@ def lies_along(c: Comp, contact: int, hw: tuple[int, int]) -> bool:
     """True if a mark at the border lies along it as a desk does, not as a digit the border cuts: its contact
     (pixels on the border) is a quarter of its length along the border or more for a sliver along it, half for
     a flat piece, four fifths for a solid wedge (a marker-bold digit is solid too, but round where it meets the
-    border). A digit drawn to the pad's edge touches it with a stroke's end or a curve (a "6"'s bottom),
+    border); a small piece lies along it if most of its length is on it. A digit drawn to the pad's edge touches it with a stroke's end or a curve (a "6"'s bottom),
     or lies along it with a bar (a "5"'s top) that is thin beside the digit's height and not solid."""
     x, y, w, h, area = c
     H, W = hw
@@ -131,6 +131,8 @@ def lies_along(c: Comp, contact: int, hw: tuple[int, int]) -> bool:
     length, depth = (max(w, h), min(w, h)) if side and end else (h, w) if side else (w, h)
     if depth <= 0.15 * length:  # a sliver (the desk between a sheet's edge and the frame's, often slanted)
         return contact >= 0.25 * length
+    if max(w, h) < 0.1 * min(H, W):  # a small piece: along the border if most of it is on it
+        return contact > 0.6 * max(w, h)
     if contact < 0.5 * length or depth > length:  # a digit reaches away from the border further than along it
         return False
     return depth <= 0.5 * length or (contact >= 0.8 * length and area >= 0.45 * w * h and

@@ -172,3 +172,16 @@ def test_a_number_drawn_to_the_pads_edges_is_read_whole(text):
         assert not pre.empty, pre.message
         x0, _, x1, _ = pre.geometry.crop
         assert x0 <= spans[0][0] + 10 and x1 >= spans[-1][1] - 10, (seed, pre.geometry.crop, spans)
+
+
+@pytest.mark.parametrize("comp, contact, desk", [
+    ((310, 88, 10, 8, 49), 8, True),  # a leftover of a ruled line on the right border: a small piece lying on it
+    ((0, 0, 10, 89, 501), 99, True),  # a sliver of desk along the left border
+    ((0, 150, 120, 90, 9000), 210, True),  # a solid wedge of desk in the bottom-left corner
+    ((61, 0, 42, 71, 1541), 42, False),  # a marker "5" whose bar runs along the top: it reaches far below it
+    ((27, 4, 42, 71, 717), 15, False),  # a "6" whose bottom sits on the bottom border
+    ((150, 0, 9, 70, 600), 9, False),  # a "1" from the top border down
+])
+def test_a_mark_at_the_border_is_desk_only_if_it_lies_along_it(comp, contact, desk):
+    from nextnum.ink import lies_along
+    assert lies_along(comp, contact, (240, 320)) is desk
