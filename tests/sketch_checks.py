@@ -85,6 +85,19 @@ def drawn_small(predictor, n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
     return rows
 
 
+def drawn_large(predictor, n: int = 100, seed: int = 0) -> list[dict[str, Any]]:
+    """Read n numbers of 1-5 digits drawn as tall as the pad (85-93% of its height, so that digits touch its
+    top or bottom edge), with a brush from the page's 14 px to a 40 px marker."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        text = "".join(str(d) for d in rng.integers(0, 10, i % 5 + 1))
+        img, _ = stroke_number(text, rng, height=float(rng.uniform(0.85, 0.93)) * SKETCH_HW[0],
+                               width=int(rng.integers(14, 41)))
+        rows.append({"text": text, "read": predictor.predict(img, explain=False).text})
+    return rows
+
+
 def hands(predictor, n: int = 40, seed: int = 0) -> list[dict[str, Any]]:
     """Read n numbers of 1-4 digits per variant in drawings.HANDS (the flag "1", the crossed "7", the closed
     "4", ...), each number holding that variant's digit at least once, drawn from strokes."""
@@ -107,7 +120,8 @@ def by_hand(rows: list[dict[str, Any]]) -> dict[str, float]:
 
 
 def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]],
-            small: list[dict[str, Any]] | None = None, hand_rows: list[dict[str, Any]] | None = None) -> dict[str, float]:
+            small: list[dict[str, Any]] | None = None, hand_rows: list[dict[str, Any]] | None = None,
+            large: list[dict[str, Any]] | None = None) -> dict[str, float]:
     """The figures the checks are judged on."""
     inside = [c for r in drawn if r["centres_inside"] for c in r["centres_inside"]]
     out = {"grid_pass": float(np.mean([r["passed"] for r in grid])),
@@ -118,6 +132,8 @@ def summary(grid: list[dict[str, Any]], drawn: list[dict[str, Any]],
     if small:
         out["small_read"] = float(np.mean([r["read"] == r["text"] for r in small]))
         out["small_nothing"] = float(np.mean([r["read"] == "" for r in small]))
+    if large:
+        out["large_read"] = float(np.mean([r["read"] == r["text"] for r in large]))
     if hand_rows:
         out["hands_worst"] = min(by_hand(hand_rows).values())
     return out
