@@ -122,8 +122,9 @@ def lies_along(c: Comp, contact: int, hw: tuple[int, int]) -> bool:
     """True if a mark at the border lies along it as a desk does, not as a digit the border cuts: its contact
     (pixels on the border) is a quarter of its length along the border or more for a sliver along it, half for
     a flat piece, four fifths for a solid wedge (a marker-bold digit is solid too, but round where it meets the
-    border); a small piece lies along it if most of its length is on it. A digit drawn to the pad's edge touches it with a stroke's end or a curve (a "6"'s bottom),
-    or lies along it with a bar (a "5"'s top) that is thin beside the digit's height and not solid."""
+    border); a small piece lies along it if most of its length is on it. A digit drawn to the pad's edge
+    touches it with a stroke's end or a curve (a "6"'s bottom), or lies along it with a bar (a "5"'s top) that
+    is thin beside the digit's height and not solid."""
     x, y, w, h, area = c
     H, W = hw
     side, end = x == 0 or x + w == W, y == 0 or y + h == H  # on the left or right border; the top or bottom

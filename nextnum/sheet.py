@@ -83,6 +83,5 @@ def _cornered(hull: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
     if t < 1 or cut > 0.2 * cv2.contourArea(hull) or not (-0.1 * w <= corner[0] <= 1.1 * w and
                                                          -0.1 * h <= corner[1] <= 1.1 * h):
         return hull
-    quad = [poly[j] for j in range(5) if j not in (i, (i + 1) % 5)]
-    quad.insert(i if i < 4 else 0, corner)
+    quad = [poly[j] for j in range(5) if j not in (i, (i + 1) % 5)] + [corner]  # the hull puts them in order
     return cv2.convexHull(np.round(np.array(quad)).astype(np.int32))
