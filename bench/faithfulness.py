@@ -3,7 +3,7 @@
     python bench/faithfulness.py [--checkpoint DIR] [--frac 0.1] [--json]
     python bench/faithfulness.py --quick --json        # the six example images only
 
-For every digit read in every image, Predictor.faithfulness blanks the canvas under the `frac` of
+For every digit read in every image, nextnum.faithful.faithfulness blanks the canvas under the `frac` of
 tokens that digit's cross-attention weighs most, reads again, and notes the digit's probability; then
 does the same with as many tokens over ink picked at random. Reported: the mean probability of the
 digits read, the mean drop with the top tokens blanked and with random ones blanked, and the share of
@@ -46,12 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from nextnum import Predictor
     from nextnum.analyze import faithfulness_summary
+    from nextnum.faithful import faithfulness
     ckpt = C.checkpoint_path(args.checkpoint)
     pred = Predictor.load(ckpt)
     res = {"bench": "faithfulness", "checkpoint": str(ckpt), "machine": C.machine(), "frac": args.frac, "sets": {}}
     every = []
     for name, images in image_sets(args.quick, args.sketches).items():
-        rows = [r for img in images for r in pred.faithfulness(img, frac=args.frac)]
+        rows = [r for img in images for r in faithfulness(pred, img, frac=args.frac)]
         every += rows
         res["sets"][name] = {"images": len(images), **faithfulness_summary(rows)}
     res["all"] = faithfulness_summary(every)

@@ -43,11 +43,13 @@ def record_of(snapshot: Path, run: Path, command: str, init: str | None = None) 
     return m
 
 
-def ship(snapshot: Path, out: Path, command: str, maps_on_ink: bool, init: str | None) -> None:
+def ship(snapshot: Path, out: Path, command: str, maps_on_ink: bool, init: str | None, views_below: float = 0.0) -> None:
     run = snapshot.parent.parent if snapshot.parent.name == "snapshots" else snapshot
     cfg = json.loads((snapshot / "config.json").read_text())
     if maps_on_ink:
         cfg["model"]["maps_on_ink"] = True
+    if views_below:
+        cfg["model"]["views_below"] = views_below
     metrics = record_of(snapshot, run, command, init)
     if out.exists():
         shutil.rmtree(out)
@@ -82,12 +84,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--command", default="", help="the command that trained the run, for the record")
     ap.add_argument("--init", default=None, help="the checkpoint the run started from, when its metrics do not say")
     ap.add_argument("--maps-on-ink", action="store_true", help="draw the maps on the ink (model.maps_on_ink)")
+    ap.add_argument("--views-below", type=float, default=0.0,
+                    help="reread readings less sure than this on shifted views, which vote (model.views_below)")
     ap.add_argument("--record", type=Path, help="score this folder on the t10k pages and keep the figures")
     args = ap.parse_args(argv)
     if args.record:
         record(args.record)
     elif args.snapshot and args.out:
-        ship(args.snapshot, args.out, args.command, args.maps_on_ink, args.init)
+        ship(args.snapshot, args.out, args.command, args.maps_on_ink, args.init, args.views_below)
     else:
         ap.error("give a snapshot and --out, or --record FOLDER")
     return 0

@@ -6,7 +6,7 @@ For each decoding step k that reads a digit, per decoder layer and head (and the
 - mass: share of the cross-attention that falls inside the true k-th digit's box;
 - hit: the most-attended token lies in that box;
 - order: the attention centre moves left to right from one digit to the next.
-faithfulness_summary aggregates Predictor.faithfulness (bench/faithfulness.py reports it).
+faithfulness_summary aggregates faithful.faithfulness (bench/faithfulness.py reports it).
 And where the readings fail: accuracy by how close the digits sit (the smallest gap between
 neighbours, in digit heights; below 0 they overlap) and by digit height in canvas pixels.
 Writes analysis.json and figures (mass per layer x head, attention centre vs digit centre,
@@ -75,7 +75,7 @@ def attention_stats(model: NextNum, batches: list[Batch]) -> dict[str, Any]:
 
 
 def faithfulness_summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """Aggregate Predictor.faithfulness rows (one per digit read, over any number of images): the mean
+    """Aggregate faithful.faithfulness rows (one per digit read, over any number of images): the mean
     drop in each digit's probability when its most-attended tokens are blanked, against when as many
     random inked tokens are; and the share of digits for which the top tokens hurt more."""
     if not rows:

@@ -18,13 +18,13 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 import torch
 
 from .atomic import write_atomic
-from .config import EOS, Config
+from .config import EOS, READ_SHRINK, Config
 from .data import fixed_batches, load_mnist
 from .model import NextNum, tokens_text
 
@@ -127,9 +127,23 @@ def fit_temperature(d: Decoded, lo: float = 0.05, hi: float = 5.0) -> float:
     return round(float(np.exp((a + b) / 2)), 4)
 
 
-def report(d: Decoded, t: float) -> dict[str, Any]:
-    """Calibration at temperature t: ECE, mean confidence and accuracy, per digit and per whole reading."""
-    c = confidences(d, t)
+def shown(readings: Iterable[tuple[Any, str]]) -> dict[str, np.ndarray]:
+    """(Prediction, true text) pairs -> what the app shows and whether it is right, as confidences() counts
+    them: the Predictor's own probabilities, those of the views' vote included (Predictor._reread)."""
+    dc, dok, wc, wok = [], [], [], []
+    for pred, true in readings:
+        for i, d in enumerate(pred.digits):
+            dc.append(d.prob)
+            dok.append(i < len(true) and true[i] == d.digit)
+        wc.append(pred.confidence)
+        wok.append(pred.text == true)
+    return {"digit_conf": np.array(dc), "digit_ok": np.array(dok), "whole_conf": np.array(wc), "whole_ok": np.array(wok)}
+
+
+def report(d: Decoded | dict[str, np.ndarray], t: float) -> dict[str, Any]:
+    """Calibration at temperature t: ECE, mean confidence and accuracy, per digit and per whole reading, of
+    greedy readings (Decoded, retempered to t) or of confidences already shown (shown(), read at t)."""
+    c = confidences(d, t) if isinstance(d, Decoded) else d
     out: dict[str, Any] = {"temperature": t}
     for k in ("digit", "whole"):
         conf, ok = c[f"{k}_conf"], c[f"{k}_ok"]
@@ -149,12 +163,21 @@ def plot(reports: list[dict[str, Any]], path: str | Path, title: str) -> None:
         for r in reports:
             bins = [b for b in r[k]["bins"] if b["count"] >= 5]
             ax.plot([b["confidence"] for b in bins], [b["accuracy"] for b in bins], "o-", ms=3,
-                    label=f"T = {r['temperature']:g}: ECE {r[k]['ece']:.3f}")
+                    label=f"{r.get('label', 'T = %g' % r['temperature'])}: ECE {r[k]['ece']:.3f}")
         ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="confidence shown", ylabel="share read right", title=name)
         ax.legend(fontsize=8, loc="upper left")
     fig.suptitle(title, fontsize=9)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+def shown_on_pages(checkpoint: str | Path, data: str | Path, samples: int, data_cfg) -> dict[str, np.ndarray]:
+    """The t10k pages nextnum.evaluate scores (seed 0), each read as the app reads an image: shown()."""
+    from .predictor import Predictor
+    from .scenes import fixed_pages
+    pred = Predictor.load(checkpoint)
+    return shown((pred.predict(page, explain=False), true) for sc in fixed_pages(load_mnist(data, train=False), samples,
+                 data_cfg, 0, READ_SHRINK) for page, true in zip(sc.images, sc.texts))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     res: dict[str, Any] = {"checkpoint": args.checkpoint, "canvases": where}
     if args.t10k:
         res["raw"], res["stored"] = report(d, 1.0), report(d, cfg.model.temperature)
+        res["app"] = report(shown_on_pages(args.checkpoint, args.data, args.samples, data_cfg), cfg.model.temperature)
+        res["app"]["label"] = f"as the app shows, T = {cfg.model.temperature:g}, views voting"
     else:
         t = fit_temperature(d)
         res["fitted_temperature"], res["raw"], res["fitted"] = t, report(d, 1.0), report(d, t)
@@ -198,11 +223,12 @@ def main(argv: list[str] | None = None) -> int:
                                       **{f"{k}_ece_{n}": res[n][k]["ece"] for n in ("raw", "fitted") for k in ("digit", "whole")}}
             write_atomic(Path(args.checkpoint) / checkpoint.METRICS, (json.dumps(metrics, indent=2) + "\n").encode())
     if args.plot:
-        plot([res["raw"], res.get("stored", res.get("fitted"))], args.plot, f"{Path(args.checkpoint).name}: {where}")
-    for name in ("raw", "stored", "fitted"):
+        plot([res["raw"], res.get("stored", res.get("fitted"))] + ([res["app"]] if "app" in res else []), args.plot,
+             f"{Path(args.checkpoint).name}: {where}")
+    for name in ("raw", "stored", "fitted", "app"):
         if name in res:
             r = res[name]
-            print(f"T = {r['temperature']:<7g} per digit: ECE {r['digit']['ece']:.4f} (confidence {r['digit']['mean_confidence']:.4f}, "
+            print(f"{name:<7}T = {r['temperature']:<7g} per digit: ECE {r['digit']['ece']:.4f} (confidence {r['digit']['mean_confidence']:.4f}, "
                   f"right {r['digit']['accuracy']:.4f})   whole: ECE {r['whole']['ece']:.4f} "
                   f"(confidence {r['whole']['mean_confidence']:.4f}, right {r['whole']['accuracy']:.4f})")
     if args.json:

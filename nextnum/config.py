@@ -62,6 +62,9 @@ class ModelConfig:
     # each digit's map is drawn on the ink the model read (the canvas's ink, grown by INK_REACH canvas px)
     # rather than over the paper too: for token grids too coarse to keep a thin digit's map off the next one
     maps_on_ink: bool = False
+    # a reading whose whole-string probability is below this is read again on tta.VIEWS (shifted and scaled
+    # copies of its canvas, one batch) and the views vote; 0: one view always. Chosen on validation pages
+    views_below: float = 0.0
 
     def __post_init__(self) -> None:
         for k in ("img_h", "img_w", "patch", "stride", "dim", "heads", "enc_layers", "dec_layers", "max_digits"):
@@ -70,6 +73,8 @@ class ModelConfig:
                 raise ValueError(f"model.{k} must be a positive integer, got {v!r}")
         if not isinstance(self.temperature, (int, float)) or not self.temperature > 0:
             raise ValueError(f"model.temperature must be a positive number, got {self.temperature!r}")
+        if not isinstance(self.views_below, (int, float)) or not 0 <= self.views_below <= 1:
+            raise ValueError(f"model.views_below must be a probability in [0, 1], got {self.views_below!r}")
         if self.dim % self.heads:
             raise ValueError(f"model.dim ({self.dim}) must be divisible by model.heads ({self.heads})")
         h, w = self.feature_hw

@@ -24,6 +24,7 @@ import numpy as np
 
 from . import attention as A
 from . import runtime as R
+from . import tta
 from .config import READ_SHRINK, Config
 from .explain import AttentionViews
 from .geometry import Geometry
@@ -221,7 +222,14 @@ class Predictor:
         t2 = time.perf_counter()
         timings["model"] = (t2 - t1) * 1000
         text, digits, conf = _readings(gen)
-        views = self._views(pre, gen, len(digits)) if explain else None
+        canvas, geometry = pre.canvas, pre.geometry
+        if conf < self.config.model.views_below:
+            gen, conf, view = self._reread(canvas, gen, conf, explain)
+            text, digits, _ = _readings(gen)
+            if view != tta.SELF:
+                canvas, geometry = tta.warp(canvas, view), tta.geometry(geometry, view)
+            t2, timings["reread"] = time.perf_counter(), (time.perf_counter() - t2) * 1000
+        views = self._views(pre, gen, len(digits), canvas, geometry) if explain else None
         if explain:
             timings["visualise"] = (time.perf_counter() - t2) * 1000
         timings["total"] = (time.perf_counter() - t0) * 1000
@@ -231,7 +239,7 @@ class Predictor:
             # the decoder stops here whatever it sees, and does not read a longer number's first digits
             # (its stop probability is the same on 5-digit and 6-8-digit strips): say so rather than guess
             msg = "; ".join(m for m in (msg, LIMIT_NOTE.format(n=len(digits))) if m)
-        return Prediction(text, digits, conf, msg, pre.stages, views, timings, pre.canvas, pre.geometry)
+        return Prediction(text, digits, conf, msg, pre.stages, views, timings, canvas, geometry)
 
     def stages(self, image: Any, roi: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
         """The preprocessing stages' pictures of an image, as predict(explain=True) returns them, without
@@ -256,50 +264,24 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(canvas, np.float32)).to(self.device)
         return self.model.generate(x, return_attn=attention).numpy()
 
-    def _views(self, pre: Preprocessed, gen: Reading, n: int) -> AttentionViews:
-        """The token maps the pictures are drawn from (drawn when asked for: see explain.AttentionViews)."""
+    def _reread(self, canvas: np.ndarray, gen: Reading, conf: float, attention: bool) -> tuple[Reading, float, tta.View]:
+        """A doubtful reading: read tta.VIEWS of the canvas in one batch, and let every view vote (tta.vote).
+        Returns the winning view's reading (one row), the vote's confidence and the view (identity: the canvas)."""
+        more = self.read(np.stack([tta.warp(canvas, v) for v in tta.VIEWS])[:, None], attention=attention)
+        rows = [gen] + [more.row(i) for i in range(len(tta.VIEWS))]
+        best, conf = tta.vote([(text, p) for text, _, p in map(_readings, rows)])
+        return rows[best], conf, ((tta.SELF,) + tta.VIEWS)[best]
+
+    def _views(self, pre: Preprocessed, gen: Reading, n: int, canvas: np.ndarray, geometry: Geometry) -> AttentionViews:
+        """The token maps the pictures are drawn from (drawn when asked for: see explain.AttentionViews), over
+        the canvas read (the view that won, when views voted) and mapped back by its geometry."""
         grid = self.config.model.grid
         enc = gen.enc_attn[0]  # (L, H, N, N)
         return AttentionViews(cross=A.to_grid(gen.cross_attn[0, :n], grid),  # (S, layers, heads, gh, gw)
                               rollout=A.to_grid(A.rollout_importance(enc), grid),  # (gh, gw)
                               encoder=A.to_grid(enc.mean(-2), grid),  # (L, H, gh, gw): attention each token receives
-                              original=pre.stages["original"], geometry=pre.geometry, cfg=self.config.model,
-                              canvas=pre.canvas)
-
-    def faithfulness(self, image: Any, frac: float = 0.1,
-                     roi: tuple[float, float, float, float] | None = None) -> list[dict[str, Any]]:
-        """For each digit read, blank the canvas under its most-attended `frac` of tokens and read again.
-
-        If the attention is faithful, the digit's probability should drop far more than when as many
-        other tokens over ink, picked at random, are blanked (tokens over empty canvas would be no test).
-        Returns one dict per digit: its probability, and the reading and that digit's probability with
-        the top tokens masked and with the random ones masked.
-        """
-        pred = self.predict(image, explain=True, roi=roi)
-        if not pred.text:
-            return []
-        cfg = self.config.model
-        rng = np.random.default_rng(0)
-        gh, gw = cfg.grid
-        f, k = cfg.field, cfg.cell
-        inked = np.array([pred.canvas[r * k:r * k + f, c * k:c * k + f].max() > 0.1
-                          for r in range(gh) for c in range(gw)])  # (N,) tokens with ink under them
-        out = []
-        for i, d in enumerate(pred.digits):
-            m = pred.attention.cross[i].mean((0, 1)).reshape(-1)  # (N,)
-            top = A.top_tokens(m, frac)
-            rest = np.setdiff1d(np.flatnonzero(inked), top)
-            if rest.size < top.size:
-                rest = np.setdiff1d(np.arange(m.size), top)
-            rand = rng.choice(rest, size=min(top.size, rest.size), replace=False)
-            row = {"position": i, "digit": d.digit, "prob": d.prob}
-            for name, toks in (("top", top), ("random", rand)):
-                g = self.read(A.mask_tokens(pred.canvas, toks, cfg)[None, None])
-                text, _, _ = _readings(g)
-                p = float(g.probs[0, i, int(d.digit)]) if i <= len(text) else 0.0  # no step after the stop
-                row[f"{name}_masked_text"], row[f"{name}_masked_prob"] = text, p
-            out.append(row)
-        return out
+                              original=pre.stages["original"], geometry=geometry, cfg=self.config.model,
+                              canvas=canvas)
 
 
 def _readings(gen: Reading) -> tuple[str, list[DigitReading], float]:

@@ -37,6 +37,10 @@ class Reading:
     cross_attn: np.ndarray | None = None  # (B, S, dec_layers, heads, N)
     enc_attn: np.ndarray | None = None  # (B, enc_layers, heads, N, N)
 
+    def row(self, i: int) -> "Reading":
+        """The reading of batch item i alone, as a batch of one."""
+        return Reading(*(None if a is None else a[i:i + 1] for a in (self.tokens, self.probs, self.cross_attn, self.enc_attn)))
+
 
 def tokens_text(tokens: list[int]) -> str:
     """The digits a row of generated tokens reads: those before the first token that is not a digit (EOS, PAD)."""
@@ -58,7 +62,8 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
-DRAWING_ONLY = ("maps_on_ink",)  # ModelConfig fields that change how maps are drawn, not the graph
+# ModelConfig fields that change how maps are drawn or readings voted on, not the graph
+NOT_IN_GRAPH = ("maps_on_ink", "views_below")
 
 
 def graph_key(cfg: ModelConfig, tensors: dict[str, np.ndarray]) -> str:
@@ -66,7 +71,7 @@ def graph_key(cfg: ModelConfig, tensors: dict[str, np.ndarray]) -> str:
     config, the token ids and pixel statistics baked into it and the code that builds it. The exporter's
     version is left out: any graph of the same weights and code reads the same, and a serving install
     has no exporter to ask."""
-    drawn = {k: v for k, v in asdict(cfg).items() if k not in DRAWING_ONLY}
+    drawn = {k: v for k, v in asdict(cfg).items() if k not in NOT_IN_GRAPH}
     key = hashlib.sha256(json.dumps([drawn, BOS, EOS, PAD, VOCAB, PIXEL_MEAN, PIXEL_STD, code_digest()]).encode())
     for name in sorted(tensors):
         key.update(name.encode())

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nextnum import checkpoint
-from nextnum.calibrate import Decoded, confidences, ece, fit_temperature, reliability, retemper
+from nextnum.calibrate import Decoded, confidences, ece, fit_temperature, reliability, report, retemper, shown
 from nextnum.config import EOS, Config
 from nextnum.data import fixed_batches, load_fixture
 from nextnum.model import NextNum
@@ -101,3 +101,19 @@ def test_fit_finds_the_temperature_the_labels_were_drawn_at():
     probs = retemper(np.exp(z - z.max(-1, keepdims=True)), 1.0, 1.0)
     tokens = np.stack([probs[:, 0].argmax(-1), np.full(n, EOS)], 1)
     assert fit_temperature(Decoded(tokens, probs, 1.0, labels)) == pytest.approx(true_t, rel=0.1)
+
+
+def test_shown_counts_what_the_app_shows_as_greedy_readings_are_counted():
+    """A reading the app showed ("13" for "12", digits 0.9 and 0.6, whole 0.5; "7" for "7", whole 0.95):
+    each digit right where the truth has it at that place, each whole right only when all of it is."""
+    from nextnum.predictor import DigitReading, Prediction
+
+    def pred(text, probs, conf):
+        return Prediction(text, [DigitReading(d, p, [(d, p)]) for d, p in zip(text, probs)], conf, "", {}, None, {},
+                          np.zeros((2, 2)), None)
+    c = shown([(pred("13", [0.9, 0.6], 0.5), "12"), (pred("7", [0.97], 0.95), "7"), (pred("", [], 0.0), "4")])
+    np.testing.assert_allclose(c["digit_conf"], [0.9, 0.6, 0.97])
+    assert c["digit_ok"].tolist() == [True, False, True] and c["whole_ok"].tolist() == [False, True, False]
+    np.testing.assert_allclose(c["whole_conf"], [0.5, 0.95, 0.0])
+    r = report(c, 0.7)
+    assert r["whole"]["count"] == 3 and r["whole"]["accuracy"] == pytest.approx(1 / 3, abs=1e-4) and r["temperature"] == 0.7

@@ -14,10 +14,10 @@ PACKAGE = ROOT / "nextnum"
 # lower layers first; a module may import its own layer or lower ones
 LAYERS = [
     {"config", "inputs", "atomic", "ink", "geometry", "distributed", "timing", "corrections", "hands", "sheet", "levels", "rules"},
-    {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring"},
+    {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring", "tta"},
     {"explain", "export", "correction_canvases", "stream", "losses"},
     {"predictor"},
-    {"evaluate", "train", "validation", "calibrate", "analyze", "sweep", "read", "__init__"},
+    {"evaluate", "train", "validation", "calibrate", "analyze", "sweep", "read", "faithful", "__init__"},
     {"web"},
 ]
 

@@ -12,6 +12,7 @@ from drawings import typed
 from nextnum import Prediction, Predictor
 from nextnum.checkpoint import CheckpointError
 from nextnum.config import Config
+from nextnum.faithful import faithfulness
 from nextnum.predictor import LIMIT_NOTE
 from conftest import EXAMPLES
 
@@ -107,10 +108,10 @@ def test_predict_is_safe_across_threads(predictor):
 
 
 def test_faithfulness_reports_each_digit(predictor):
-    rows = predictor.faithfulness(drawing("27"), frac=0.1)
+    rows = faithfulness(predictor, drawing("27"), frac=0.1)
     assert [r["position"] for r in rows] == list(range(len(rows))) and rows
     assert {"digit", "prob", "top_masked_text", "top_masked_prob", "random_masked_text", "random_masked_prob"} <= set(rows[0])
-    assert predictor.faithfulness(np.full((50, 50), 255, np.uint8)) == []
+    assert faithfulness(predictor, np.full((50, 50), 255, np.uint8)) == []
 
 
 # Blanking a digit's most-attended tenth of the tokens must hurt its probability more than blanking as
@@ -132,7 +133,7 @@ def test_shipped_model_attention_is_faithful():
     images = [cv2.imread(str(f), cv2.IMREAD_UNCHANGED) for f in examples]
     drawn = ("17", "305", "4096", "28", "71")  # bench/faithfulness.py's mouse-drawn set
     images += [stroke_number(t, np.random.default_rng(i))[0] for i, t in enumerate(drawn)]
-    s = faithfulness_summary([r for img in images for r in p.faithfulness(img, frac=0.1)])
+    s = faithfulness_summary([r for img in images for r in faithfulness(p, img, frac=0.1)])
     assert s["digits"] >= 30, s
     assert 1 - s["mean_drop_top"] <= FAITHFUL_KEPT * (1 - s["mean_drop_random"]), s
 

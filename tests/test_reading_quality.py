@@ -176,3 +176,16 @@ def test_shipped_model_reads_every_hand(shipped):
     (tests/drawings.HANDS): each variant read right in at least 9 of 10 numbers (bench/hands.py: 40 each)."""
     rates = by_hand(hands(shipped, 20, seed=1))
     assert min(rates.values()) >= 0.9, rates
+
+
+@pytest.mark.parametrize("view", [(1.1, 0, 0), (0.9, 2, 1)])
+def test_maps_of_a_reading_a_view_won_land_on_their_digits(view, monkeypatch):
+    """Every reading reread on the views, and the given view made to win the vote: its maps, over its canvas,
+    are mapped back to the drawing by the view's geometry and still sit on their digits."""
+    from nextnum import tta
+    reread = Predictor.load()
+    monkeypatch.setattr(reread.config.model, "views_below", 1.0)
+    monkeypatch.setattr(tta, "vote", lambda readings: (1 + tta.VIEWS.index(view), readings[0][1]))
+    rows = drawn_numbers(reread, 40)
+    inside = [c for r in rows if r["centres_inside"] for c in r["centres_inside"]]
+    assert len(inside) > 80 and np.mean(inside) >= 0.99, [r for r in rows if r["centres_inside"] and not all(r["centres_inside"])]
