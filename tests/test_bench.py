@@ -190,3 +190,13 @@ def test_memory_soak(tmp_path):
     assert 100 < res["rss_start_mb"] <= res["rss_max_mb"] and res["rss_end_mb"] <= res["rss_max_mb"]
     assert res["growth_mb"] == pytest.approx(res["rss_end_mb"] - res["rss_start_mb"], abs=0.11)
     assert res["cache_mb"] > 0  # the uploads went to the app's own cache folder (the pictures come back inline)
+
+
+def test_views(ckpt):
+    """Threshold 0 rereads nothing; a higher threshold rereads at least as often; each view left out once."""
+    res = run_bench("views.py", ckpt)
+    sweep = res["sweep"]
+    assert res["pages"] == 20 and [s["threshold"] for s in sweep] == sorted(s["threshold"] for s in sweep)
+    rereads = [s["reread"] for s in sweep]
+    assert rereads[0] == 0 and rereads == sorted(rereads) and all(0 <= s["accuracy"] <= 1 for s in sweep)
+    assert [r["view"] for r in res["left_out"]] == res["views"] and len(res["views"]) == 8
