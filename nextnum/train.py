@@ -38,7 +38,7 @@ from .resume import Progress, averaged_model, load_resume
 from .stream import Batches, batches
 from .validation import run_metrics, validate_kept
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("nextnum.train")  # not __name__: under python -m that is __main__, which resume.py cannot name
 
 
 def lr_at(progress: float, step: int, cfg: TrainConfig) -> float:

@@ -20,7 +20,7 @@ def validate_kept(s: Progress, cfg: Config, out: Path, model: NextNum, kept: Nex
                   gen: torch.Generator, avg: AveragedModel | None, rank: int, world: int, dev: torch.device,
                   log: logging.Logger) -> dict[str, Any]:
     """Score the kept weights on the validation canvases; save them if best, and the resume state.
-    log: train()'s logger, the one that writes the run's train.log (its name is __main__ under python -m)."""
+    log: train()'s logger ("nextnum.train"), the one that writes the run's train.log."""
     pairs = predict_batches(kept, val, dev)
     if world > 1:  # every rank scored its share of the validation canvases
         parts: list[Any] = [None] * world

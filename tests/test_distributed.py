@@ -27,3 +27,15 @@ def test_torchrun_two_processes(tmp_path):
     assert not (out / "train.log").read_text().count("Traceback")
     printed = [json.loads(l) for l in r.stdout.splitlines() if l.startswith("{")]
     assert len(printed) == 1, "only rank 0 reports"
+
+
+def test_a_run_started_as_a_module_logs_resume_warnings_to_its_train_log(tmp_path):
+    """python -m nextnum.train names its module __main__; the resume state's warnings still reach train.log."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "resume.safetensors").write_bytes(b"not a safetensors file")
+    cmd = [sys.executable, "-m", "nextnum.train", "--config", str(ROOT / "configs" / "smoke.json"), "--fixture",
+           "--out", str(out), "--steps", "2"]
+    r = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert "ignoring unreadable resume state" in (out / "train.log").read_text()
