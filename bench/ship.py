@@ -1,6 +1,6 @@
 """Make a checkpoint folder the app ships from a training run's snapshot: weights, config, the run's record.
 
-    python bench/ship.py checkpoints/.reading/snapshots/018500 --out checkpoints/nextnum --maps-on-ink \\
+    python bench/ship.py checkpoints/.reading/snapshots/018500 --out checkpoints/nextnum --maps-on-ink --views-below 0.9 \\
         --command "torchrun --standalone --nproc_per_node=2 -m nextnum.train --config configs/reading.json ..."
     python -m nextnum.calibrate --checkpoint checkpoints/nextnum --data ../shared/data --write
     python -m nextnum.export --checkpoint checkpoints/nextnum
@@ -51,6 +51,8 @@ def ship(snapshot: Path, out: Path, command: str, maps_on_ink: bool, init: str |
     if views_below:
         cfg["model"]["views_below"] = views_below
     metrics = record_of(snapshot, run, command, init)
+    if views_below:  # how to check the threshold: on validation pages (bench/views.py), never t10k
+        metrics["second_look"] = {"views_below": views_below, "command": "python bench/views.py --data ../shared/data --json"}
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)

@@ -200,3 +200,23 @@ def test_views(ckpt):
     rereads = [s["reread"] for s in sweep]
     assert rereads[0] == 0 and rereads == sorted(rereads) and all(0 <= s["accuracy"] <= 1 for s in sweep)
     assert [r["view"] for r in res["left_out"]] == res["views"] and len(res["views"]) == 8
+
+
+@pytest.mark.parametrize("views_below", [0.0, 0.9])
+def test_ship_sets_the_second_look_and_says_how_to_check_it(tmp_path, views_below):
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        from ship import ship
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    snap = tmp_path / "run" / "snapshots" / "000010"
+    snap.mkdir(parents=True)
+    (tmp_path / "run" / "metrics.json").write_text(json.dumps({"history": [{"step": 10, "samples_seen": 640}]}))
+    (snap / "metrics.json").write_text(json.dumps({"steps": 10, "best_val_seq_acc": 0.5}))
+    (snap / "config.json").write_text(json.dumps({"model": {"dim": 8}}))
+    (snap / "model.safetensors").write_bytes(b"weights")
+    ship(snap, tmp_path / "out", "train it", False, None, views_below)
+    cfg = json.loads((tmp_path / "out" / "config.json").read_text())
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert cfg["model"].get("views_below", 0.0) == views_below and metrics["samples"] == 640
+    assert ("second_look" in metrics) == bool(views_below)
