@@ -63,16 +63,18 @@ class Prediction:
     stages: dict[str, np.ndarray]  # ordered name -> image (empty with explain=False)
     attention: AttentionViews | None
     timings_ms: dict[str, float]
-    canvas: np.ndarray  # (H, W) the model's input, ink = 1
+    canvas: np.ndarray  # (H, W) the model's input, ink = 1 (the winning view's, when views voted)
     geometry: Geometry | None
+    agree: tuple[int, int] | None = None  # a second look: (views that read this text, views read); None: one view
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary; "box" is the digits' ink box (x0, y0, x1, y1) in the pixels of the image as
-        given (also when it was read shrunk), or None."""
+        given (also when it was read shrunk), or None; "views_agree" is `agree` (a second look) or None."""
         return {"text": self.text, "confidence": round(self.confidence, 4), "message": self.message,
                 "digits": [{"digit": d.digit, "prob": round(d.prob, 4),
                             "top3": [[a, round(p, 4)] for a, p in d.top3]} for d in self.digits],
                 "box": None if self.geometry is None else [round(v * self.geometry.zoom) for v in self.geometry.crop],
+                "views_agree": None if self.agree is None else list(self.agree),
                 "timings_ms": {k: round(v, 2) for k, v in self.timings_ms.items()}}
 
 
@@ -222,9 +224,9 @@ class Predictor:
         t2 = time.perf_counter()
         timings["model"] = (t2 - t1) * 1000
         text, digits, conf = _readings(gen)
-        canvas, geometry = pre.canvas, pre.geometry
+        canvas, geometry, agree = pre.canvas, pre.geometry, None
         if conf < self.config.model.views_below:
-            gen, conf, view = self._reread(canvas, gen, conf, explain)
+            gen, conf, view, agree = self._reread(canvas, gen, conf, explain)
             text, digits, _ = _readings(gen)
             if view != tta.SELF:
                 canvas, geometry = tta.warp(canvas, view), tta.geometry(geometry, view)
@@ -239,7 +241,7 @@ class Predictor:
             # the decoder stops here whatever it sees, and does not read a longer number's first digits
             # (its stop probability is the same on 5-digit and 6-8-digit strips): say so rather than guess
             msg = "; ".join(m for m in (msg, LIMIT_NOTE.format(n=len(digits))) if m)
-        return Prediction(text, digits, conf, msg, pre.stages, views, timings, canvas, geometry)
+        return Prediction(text, digits, conf, msg, pre.stages, views, timings, canvas, geometry, agree)
 
     def stages(self, image: Any, roi: tuple[float, float, float, float] | None = None) -> dict[str, np.ndarray]:
         """The preprocessing stages' pictures of an image, as predict(explain=True) returns them, without
@@ -264,13 +266,15 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(canvas, np.float32)).to(self.device)
         return self.model.generate(x, return_attn=attention).numpy()
 
-    def _reread(self, canvas: np.ndarray, gen: Reading, conf: float, attention: bool) -> tuple[Reading, float, tta.View]:
+    def _reread(self, canvas: np.ndarray, gen: Reading, conf: float, attention: bool) -> tuple[Reading, float, tta.View, tuple[int, int]]:
         """A doubtful reading: read tta.VIEWS of the canvas in one batch, and let every view vote (tta.vote).
-        Returns the winning view's reading (one row), the vote's confidence and the view (identity: the canvas)."""
+        Returns the winning view's reading (one row), the vote's confidence, the view (identity: the canvas)
+        and (views that read the winning text, views read)."""
         more = self.read(np.stack([tta.warp(canvas, v) for v in tta.VIEWS])[:, None], attention=attention)
         rows = [gen] + [more.row(i) for i in range(len(tta.VIEWS))]
-        best, conf = tta.vote([(text, p) for text, _, p in map(_readings, rows)])
-        return rows[best], conf, ((tta.SELF,) + tta.VIEWS)[best]
+        votes = [(text, p) for text, _, p in map(_readings, rows)]
+        best, conf = tta.vote(votes)
+        return rows[best], conf, ((tta.SELF,) + tta.VIEWS)[best], (sum(t == votes[best][0] for t, _ in votes), len(votes))
 
     def _views(self, pre: Preprocessed, gen: Reading, n: int, canvas: np.ndarray, geometry: Geometry) -> AttentionViews:
         """The token maps the pictures are drawn from (drawn when asked for: see explain.AttentionViews), over

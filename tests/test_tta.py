@@ -69,6 +69,7 @@ def test_a_doubtful_reading_is_what_every_view_read_alone_votes_for(predictor, m
     sizes = _calls(predictor, monkeypatch)
     pred = predictor.predict(image)
     assert sizes == [1, len(tta.VIEWS)] and "reread" in pred.timings_ms
+    assert pred.agree == (sum(text == pred.text for text, _, _ in alone), 1 + len(tta.VIEWS))
     view = (tta.SELF, *tta.VIEWS)[best]
     assert pred.text == alone[best][0] and pred.confidence == pytest.approx(conf, abs=1e-5)
     assert [d.digit for d in pred.digits] == list(pred.text)

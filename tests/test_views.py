@@ -44,3 +44,15 @@ def test_an_empty_card_speaks_of_its_own_tab():
     assert "Upload a picture" in views.reading_html(None)  # read() of no file: the Upload tab, /predict
     assert "Draw a number" in views.empty_views()[1]  # a cleared sketchpad
     assert "no camera frame yet" in views.reading_html(None, "no camera frame yet")
+
+
+def test_a_reading_read_again_says_how_many_views_agree(predictor, monkeypatch):
+    """A doubtful reading read on the views says so on its card and in its details; a sure one says nothing."""
+    monkeypatch.setattr(predictor.config.model, "views_below", 1.0)
+    pred = predictor.predict(typed("4072"))
+    agree, n = pred.agree
+    assert n == 9 and 1 <= agree <= n and pred.as_dict()["views_agree"] == [agree, n]
+    assert f"read again: {agree} of 9 views agree" in views.reading_html(pred)
+    monkeypatch.setattr(predictor.config.model, "views_below", 0.0)
+    pred = predictor.predict(typed("4072"))
+    assert pred.agree is None and pred.as_dict()["views_agree"] is None and "read again" not in views.reading_html(pred)

@@ -76,7 +76,14 @@ def reading_html(pred, note: str = "", empty: str = EMPTY["upload"]) -> str:
     extra = f"<div style='color:#a60'>{html.escape(msg)}</div>" if msg else ""
     return (f"<div class='nn-reading'>{''.join(cards)}<div style='margin-top:.4em'>whole reading "
             f"<b>{pred.confidence:.0%}</b> sure <span style='font-size:.85em;color:#666'>({CONFIDENCE_HINT})</span>"
-            f"{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
+            f"{second_look(pred)}{(' · ' + html.escape(note)) if note else ''}</div>{extra}</div>")
+
+
+def second_look(pred) -> str:
+    """" · read again: 7 of 9 views agree" where a doubtful reading was read on shifted views (nextnum/tta.py)."""
+    if pred.agree is None:
+        return ""
+    return f" <span style='font-size:.85em;color:#666'>· read again: {pred.agree[0]} of {pred.agree[1]} views agree</span>"
 
 
 def ink_roi(pred, margin: float = 0.25) -> tuple[float, float, float, float] | None:
