@@ -66,17 +66,27 @@ def retemper(probs: np.ndarray, t_from: float, t_to: float) -> np.ndarray:
 
 
 def confidences(d: Decoded, t: float) -> dict[str, np.ndarray]:
-    """At temperature t, what a reading shows and whether it is right: per digit read (its probability;
-    right when the true number has that digit at that place) and per whole reading (the product of its
-    digits' and the stop's probabilities, as Predictor reports; right when the whole number is)."""
+    """At temperature t, what a reading shows and whether it is right (counted()): each digit's probability,
+    and the whole reading's (the product of its digits' and the stop's probabilities, as Predictor reports)."""
     p = retemper(d.probs, d.t, t) if t != d.t else d.probs
+
+    def rows():
+        for row, probs, true in zip(d.tokens.tolist(), p, d.truths):
+            text = tokens_text(row)
+            yield (text, [probs[i, int(ch)] for i, ch in enumerate(text)],
+                   float(np.prod([probs[i, tok] for i, tok in enumerate(row[:len(text) + 1])])), true)
+    return counted(rows())
+
+
+def counted(readings: Iterable[tuple[str, list[float], float, str]]) -> dict[str, np.ndarray]:
+    """(text read, its digits' probabilities, the whole reading's, true text) -> the confidences and whether
+    each is right: a digit when the true number has it at that place, a whole reading when all of it is."""
     dc, dok, wc, wok = [], [], [], []
-    for row, probs, true in zip(d.tokens.tolist(), p, d.truths):
-        text = tokens_text(row)
-        for i, ch in enumerate(text):
-            dc.append(probs[i, int(ch)])
+    for text, probs, whole, true in readings:
+        for i, (ch, prob) in enumerate(zip(text, probs)):
+            dc.append(prob)
             dok.append(i < len(true) and true[i] == ch)
-        wc.append(float(np.prod([probs[i, tok] for i, tok in enumerate(row[:len(text) + 1])])))
+        wc.append(whole)
         wok.append(text == true)
     return {"digit_conf": np.array(dc), "digit_ok": np.array(dok), "whole_conf": np.array(wc), "whole_ok": np.array(wok)}
 
@@ -128,16 +138,9 @@ def fit_temperature(d: Decoded, lo: float = 0.05, hi: float = 5.0) -> float:
 
 
 def shown(readings: Iterable[tuple[Any, str]]) -> dict[str, np.ndarray]:
-    """(Prediction, true text) pairs -> what the app shows and whether it is right, as confidences() counts
-    them: the Predictor's own probabilities, those of the views' vote included (Predictor._reread)."""
-    dc, dok, wc, wok = [], [], [], []
-    for pred, true in readings:
-        for i, d in enumerate(pred.digits):
-            dc.append(d.prob)
-            dok.append(i < len(true) and true[i] == d.digit)
-        wc.append(pred.confidence)
-        wok.append(pred.text == true)
-    return {"digit_conf": np.array(dc), "digit_ok": np.array(dok), "whole_conf": np.array(wc), "whole_ok": np.array(wok)}
+    """(Prediction, true text) pairs -> what the app shows and whether it is right, counted() as greedy
+    readings are: the Predictor's own probabilities, those of the views' vote included (Predictor._reread)."""
+    return counted((pred.text, [d.prob for d in pred.digits], pred.confidence, true) for pred, true in readings)
 
 
 def report(d: Decoded | dict[str, np.ndarray], t: float) -> dict[str, Any]:

@@ -226,11 +226,12 @@ class Predictor:
         text, digits, conf = _readings(gen)
         canvas, geometry, agree = pre.canvas, pre.geometry, None
         if conf < self.config.model.views_below:
-            gen, conf, view, agree = self._reread(canvas, gen, conf, explain)
+            gen, conf, view, agree = self._reread(canvas, gen, explain)
             text, digits, _ = _readings(gen)
             if view != tta.SELF:
                 canvas, geometry = tta.warp(canvas, view), tta.geometry(geometry, view)
-            t2, timings["reread"] = time.perf_counter(), (time.perf_counter() - t2) * 1000
+            t3 = time.perf_counter()
+            timings["reread"], t2 = (t3 - t2) * 1000, t3
         views = self._views(pre, gen, len(digits), canvas, geometry) if explain else None
         if explain:
             timings["visualise"] = (time.perf_counter() - t2) * 1000
@@ -266,7 +267,7 @@ class Predictor:
         x = torch.from_numpy(np.ascontiguousarray(canvas, np.float32)).to(self.device)
         return self.model.generate(x, return_attn=attention).numpy()
 
-    def _reread(self, canvas: np.ndarray, gen: Reading, conf: float, attention: bool) -> tuple[Reading, float, tta.View, tuple[int, int]]:
+    def _reread(self, canvas: np.ndarray, gen: Reading, attention: bool) -> tuple[Reading, float, tta.View, tuple[int, int]]:
         """A doubtful reading: read tta.VIEWS of the canvas in one batch, and let every view vote (tta.vote).
         Returns the winning view's reading (one row), the vote's confidence, the view (identity: the canvas)
         and (views that read the winning text, views read)."""

@@ -33,11 +33,9 @@ def warp(canvas: np.ndarray, view: View) -> np.ndarray:
 def geometry(geom: Geometry, view: View) -> Geometry:
     """The original -> canvas map of a view: the canvas's map followed by the view's scale and shift, so a
     map over the view's canvas lands on the same pixels of the original as the canvas's own would."""
-    s, dx, dy = view
-    H, W = geom.canvas_hw
-    ox, oy = geom.offset
-    return dataclasses.replace(geom, scale=geom.scale * s,
-                               offset=(s * ox + (1 - s) * W / 2 + dx, s * oy + (1 - s) * H / 2 + dy))
+    m = matrix(view, geom.canvas_hw)
+    ox, oy = m[:, :2] @ geom.offset + m[:, 2]
+    return dataclasses.replace(geom, scale=geom.scale * view[0], offset=(float(ox), float(oy)))
 
 
 def vote(readings: list[tuple[str, float]]) -> tuple[int, float]:
