@@ -23,6 +23,8 @@ MIN_SPECK = 4  # work-copy components smaller than this many pixels are specks..
 SPECK_FRAC = 0.04  # ... and so are those smaller than this share of the digits' largest component
 MIN_SEED_H = 5  # digits are looked for from a component at least this tall (work pixels)
 FIRST_FRAC = 0.5  # ink threshold: this share of the strongest ink...
+LOW_FRAC = 0.25  # where nothing or one short mark is found: this share of the strongest ink, and the digits
+TALLER = 1.5  # found there taken when this many times as tall as that mark
 SECOND_FRAC = 0.15  # ... then, around the digits found, this share of their own strength (a pencil digit
 # beside inked ones is a third as dark or more)
 
@@ -266,7 +268,7 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     contact = border_contact(lab, len(comps))
     used, stray = group(comps, ink.ink.shape, strict=True, contact=contact)
     if not used:  # only marks at the border or streaks: the digits may be far fainter, look lower
-        low = max(ink.noise, int(0.25 * 255 * ink.strength))
+        low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
         lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
         used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
         if used2:
@@ -274,11 +276,34 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
         used, stray = group(comps, ink.ink.shape, contact=contact)
     if not used:
         return lab, comps, used, stray, ink.thresh
+    thresh = ink.thresh
+    if len(used) == 1:  # one mark alone: the strongest ink may be a slip of the pen beside a lighter digit
+        lab, comps, used, stray, thresh = _taller_lower(ink, lab, comps, used, stray)
+    return _second_look(ink, lab, comps, used, stray, thresh)
+
+
+def _taller_lower(ink: Ink, lab: np.ndarray, comps: list[Comp], used: list[int],
+                  stray: int) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
+    """The digits found at the threshold for lighter ink (LOW_FRAC of the strongest) when they stand
+    TALLER times as tall as the one mark found first (a dash darker than a pencil digit), else what was found."""
+    low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
+    lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
+    used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
+    if used2:
+        y0, y1 = ink_box(comps2, used2)[1::2]
+        if y1 - y0 >= TALLER * comps[used[0]][3]:
+            return lab2, comps2, used2, stray2, low
+    return lab, comps, used, stray, ink.thresh
+
+
+def _second_look(ink: Ink, lab: np.ndarray, comps: list[Comp], used: list[int], stray: int,
+                 thresh: int) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
+    """The digits found, looked at again in their own band of rows at a threshold from their own strength."""
     x0, y0, x1, y1 = ink_box(comps, used)
     own = digit_strength(ink.ink, lab, used, (x0, y0, x1, y1))
     t2 = max(ink.noise, int(SECOND_FRAC * own))
-    if t2 >= ink.thresh:
-        return lab, comps, used, stray, ink.thresh
+    if t2 >= thresh:
+        return lab, comps, used, stray, thresh
     H = ink.ink.shape[0]
     pad = max(y1 - y0, H // 10)  # the digits' rows and more: what was found may be a piece of a digit
     b0, b1 = max(0, y0 - pad), min(H, y1 + pad)
@@ -287,7 +312,7 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     comps2 = [(x, y + b0, w, h, a) for x, y, w, h, a in comps2]
     used2, stray2 = group(comps2, ink.ink.shape, contact=contact2)
     if not used2 or not _keeps(ink_box(comps2, used2), comps, used):  # a second look that loses what the first
-        return lab, comps, used, stray, ink.thresh  # found (a digit now joined to the border) is not taken
+        return lab, comps, used, stray, thresh  # found (a digit now joined to the border) is not taken
     full = np.zeros_like(lab)
     full[b0:b1] = lab2
     return full, comps2, used2, stray2, t2

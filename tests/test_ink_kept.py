@@ -67,6 +67,24 @@ def test_a_light_digit_is_kept_beside_a_speck_at_the_pages_edge():
     assert min(kept(image, [two])) >= 0.9
 
 
+@pytest.mark.parametrize("text, dash", [
+    ("8", ((700, 120), (760, 100))),  # a short slanted slip of the pen to the right
+    ("5", ((40, 40), (90, 60))),  # a scratch in the top-left corner
+    ("0", ((600, 250), (660, 250))),  # a dash below and beside it
+])
+def test_a_light_digit_alone_is_kept_beside_a_darker_stray_mark(text, dash):
+    """One pencil digit (a third as dark as a pen) and a short thin mark in full-black ink elsewhere: the mark
+    sets the strongest ink, yet it is a slip of the pen, and the digit is what is read."""
+    image, masks = number([(text, 0.35)])
+    cv2.line(image, dash[0], dash[1], 0, 3, cv2.LINE_AA)
+    assert min(kept(image, masks)) >= 0.9
+    pre = preprocess(image, HW)
+    box = pre.geometry.crop  # the ink box on the original: the digit's, not the mark's
+    ys, xs = np.nonzero(masks[0])
+    assert box[0] <= xs.min() + 2 and box[2] >= xs.max() - 2 and box[1] <= ys.min() + 2 and box[3] >= ys.max() - 2
+    assert pre.message == "ignored 1 stray mark away from the digits"
+
+
 @pytest.mark.parametrize("text", ["90", "02", "68", "198", "6"])
 def test_marker_bold_digits_reach_the_canvas_whole(text):
     image, masks = number([(d, 1.0) for d in text], thickness=34, scale=5.0)
