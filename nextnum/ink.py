@@ -285,13 +285,15 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
 def _taller_lower(ink: Ink, lab: np.ndarray, comps: list[Comp], used: list[int],
                   stray: int) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     """The digits found at the threshold for lighter ink (LOW_FRAC of the strongest) when they stand
-    TALLER times as tall as the one mark found first (a dash darker than a pencil digit), else what was found."""
+    TALLER times as tall as the one mark found first (a dash darker than a pencil digit) and their ink is
+    twice the paper's noise level or more, else what was found."""
     low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
     lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
     used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
     if used2:
-        y0, y1 = ink_box(comps2, used2)[1::2]
-        if y1 - y0 >= TALLER * comps[used[0]][3]:
+        box = ink_box(comps2, used2)
+        # ink, not the paper's grain: a shadow's speckled rim in a photo rises above `low` too, but no further
+        if box[3] - box[1] >= TALLER * comps[used[0]][3] and digit_strength(ink.ink, lab2, used2, box) >= 2 * ink.noise:
             return lab2, comps2, used2, stray2, low
     return lab, comps, used, stray, ink.thresh
 

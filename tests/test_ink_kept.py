@@ -203,3 +203,18 @@ def test_a_number_drawn_to_the_pads_edges_is_read_whole(text):
 def test_a_mark_at_the_border_is_desk_only_if_it_lies_along_it(comp, contact, desk):
     from nextnum.ink import lies_along
     assert lies_along(comp, contact, (240, 320)) is desk
+
+
+def test_a_small_faint_digit_is_not_traded_for_the_grain_of_a_shadows_rim():
+    """A photo: one small, faint "6" on grainy paper, and a patch of darker grain (a shadow's rim) far from it
+    that rises above the threshold for lighter ink. The grain is taller than the digit, yet it is paper, not a
+    pencil digit beside a dash: the "6" is what is read."""
+    rng = np.random.default_rng(0)
+    g = np.full((480, 640), 200.0) + rng.normal(0, 3, (480, 640))
+    g[380:440, 300:420] -= rng.uniform(0, 1, (60, 120)) ** 2 * 45
+    six = np.zeros((480, 640), np.uint8)
+    cv2.putText(six, "6", (500, 260), cv2.FONT_HERSHEY_SIMPLEX, 0.9, 255, 2, cv2.LINE_AA)
+    image = np.clip(g * (1 - six / 255 * 0.45), 0, 255).astype(np.uint8)
+    x0, y0, x1, y1 = preprocess(image, HW).geometry.crop
+    ys, xs = np.nonzero(six > 127)
+    assert x0 <= xs.min() + 2 and x1 >= xs.max() - 2 and y0 <= ys.min() + 2 and y1 >= ys.max() - 2
