@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 
 from .levels import cum_hist, odd, pct
-from .sheet import off_sheet
+from .sheet import border_contact, lies_along, off_sheet
 
 DOT_SOLIDITY = 0.9  # one mark at least this convex, 0.75-1.33 times as wide as tall and without a hole is a dot
 # (a tap on the sketchpad), not a digit: the solid single marks among bench/realsets.py's seed-0 1,200 images
@@ -111,35 +111,6 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, list[Comp]]:
     # 16-bit labels (a work copy has far fewer than 65,536 components) take OpenCV's fast single-pass path
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
     return lab, [tuple(int(v) for v in stats[i, :5]) for i in range(1, n)]
-
-
-def border_contact(lab: np.ndarray, n: int, top: bool = True, bottom: bool = True) -> np.ndarray:
-    """(n + 1,) how many pixels of each label lie on the image border (top/bottom: whether the label
-    image's first/last row is the image's border, not the edge of a band cut from it)."""
-    rows = [lab[:, 0], lab[:, -1]] + ([lab[0]] if top else []) + ([lab[-1]] if bottom else [])
-    return np.bincount(np.concatenate(rows), minlength=n + 1)
-
-
-def lies_along(c: Comp, contact: int, hw: tuple[int, int]) -> bool:
-    """True if a mark at the border lies along it as a desk does, not as a digit the border cuts: its contact
-    (pixels on the border) is a quarter of its length along the border or more for a sliver along it, half for
-    a flat piece, four fifths for a solid wedge (a marker-bold digit is solid too, but round where it meets the
-    border); a small piece lies along it if most of its length is on it. A digit drawn to the pad's edge
-    touches it with a stroke's end or a curve (a "6"'s bottom), or lies along it with a bar (a "5"'s top) that
-    is thin beside the digit's height and not solid."""
-    x, y, w, h, area = c
-    H, W = hw
-    side, end = x == 0 or x + w == W, y == 0 or y + h == H  # on the left or right border; the top or bottom
-    # its length along the border (in a corner, along the longer side) and its depth away from it
-    length, depth = (max(w, h), min(w, h)) if side and end else (h, w) if side else (w, h)
-    if depth <= 0.15 * length:  # a sliver (the desk between a sheet's edge and the frame's, often slanted)
-        return contact >= 0.25 * length
-    if max(w, h) < 0.1 * min(H, W):  # a small piece: along the border if most of it is on it
-        return contact > 0.6 * max(w, h)
-    if contact < 0.5 * length or depth > length:  # a digit reaches away from the border further than along it
-        return False
-    return depth <= 0.5 * length or (contact >= 0.8 * length and area >= 0.45 * w * h and
-                                     min(w, h) >= 0.15 * max(W, H))  # flat along the border, or a solid wedge
 
 
 def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
