@@ -23,10 +23,10 @@ MIN_SPECK = 4  # work-copy components smaller than this many pixels are specks..
 SPECK_FRAC = 0.04  # ... and so are those smaller than this share of the digits' largest component
 MIN_SEED_H = 5  # digits are looked for from a component at least this tall (work pixels)
 FIRST_FRAC = 0.5  # ink threshold: this share of the strongest ink...
-LOW_FRAC = 0.25  # where nothing or one short mark is found: this share of the strongest ink, and the digits
-TALLER = 1.5  # found there taken when this many times as tall as that mark
 SECOND_FRAC = 0.15  # ... then, around the digits found, this share of their own strength (a pencil digit
 # beside inked ones is a third as dark or more)
+LOW_FRAC = 0.25  # where nothing or one short mark is found: this share of the strongest ink, and the digits
+TALLER = 1.5  # found there taken when this many times as tall as that mark
 
 
 @dataclass
@@ -239,11 +239,9 @@ def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
     contact = border_contact(lab, len(comps))
     used, stray = group(comps, ink.ink.shape, strict=True, contact=contact)
     if not used:  # only marks at the border or streaks: the digits may be far fainter, look lower
-        low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
-        lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
-        used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
-        if used2:
-            return lab2, comps2, used2, stray2, low
+        lower = _lower(ink)
+        if lower[2]:
+            return lower
         used, stray = group(comps, ink.ink.shape, contact=contact)
     if not used:
         return lab, comps, used, stray, ink.thresh
@@ -258,15 +256,22 @@ def _taller_lower(ink: Ink, lab: np.ndarray, comps: list[Comp], used: list[int],
     """The digits found at the threshold for lighter ink (LOW_FRAC of the strongest) when they stand
     TALLER times as tall as the one mark found first (a dash darker than a pencil digit) and their ink is
     twice the paper's noise level or more, else what was found."""
-    low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
-    lab2, comps2 = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
-    used2, stray2 = group(comps2, ink.ink.shape, strict=True, contact=border_contact(lab2, len(comps2)))
+    lab2, comps2, used2, stray2, low = _lower(ink)
     if used2:
         box = ink_box(comps2, used2)
         # ink, not the paper's grain: a shadow's speckled rim in a photo rises above `low` too, but no further
         if box[3] - box[1] >= TALLER * comps[used[0]][3] and digit_strength(ink.ink, lab2, used2, box) >= 2 * ink.noise:
             return lab2, comps2, used2, stray2, low
     return lab, comps, used, stray, ink.thresh
+
+
+def _lower(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:
+    """The digits found at the threshold for lighter ink, LOW_FRAC of the strongest (strict grouping: none
+    started from the border): (labels, components, digits' indices, stray marks, threshold)."""
+    low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
+    lab, comps = components(cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1])
+    used, stray = group(comps, ink.ink.shape, strict=True, contact=border_contact(lab, len(comps)))
+    return lab, comps, used, stray, low
 
 
 def _second_look(ink: Ink, lab: np.ndarray, comps: list[Comp], used: list[int], stray: int,
