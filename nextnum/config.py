@@ -144,6 +144,7 @@ class DataConfig:
     stray_p: float = 0.1  # a short stray line somewhere on the page
     val_holdout: int = 1000  # train-split digits kept out of training, for validation canvases
     hands: float = 0.0  # this share of the training 1s and 7s is added again flagged (some footed) and crossed
+    flag_long: tuple[float, float] = (0.3, 0.5)  # how far a long flag reaches, of the 1's height (hands.py)
     # printed digits mixed into the *training* digits (never validation or t10k canvases): glob patterns
     # of font files, each font giving one 0-9 set; font_share is the fraction of training digits they make
     fonts: list[str] = field(default_factory=list)
@@ -187,6 +188,8 @@ class Config:
             raise ValueError(f"data.font_share must be in [0, 1), got {d.font_share!r}")
         if not 0.0 <= d.hands <= 1.0:
             raise ValueError(f"data.hands must be in [0, 1], got {d.hands!r}")
+        if not 0.0 < d.flag_long[0] <= d.flag_long[1] <= 1.0:
+            raise ValueError(f"data.flag_long must be 0 < low <= high <= 1, got {d.flag_long!r}")
         if not 1 <= d.min_len <= d.max_len <= self.model.max_digits:
             raise ValueError(f"need 1 <= data.min_len ({d.min_len}) <= data.max_len ({d.max_len}) "
                              f"<= model.max_digits ({self.model.max_digits})")

@@ -131,7 +131,8 @@ def with_hands(bank: DigitBank, cfg: DataConfig) -> DigitBank:
     if cfg.hands <= 0:
         return bank
     from .hands import variants
-    images, labels = variants((bank.images * 255).round().to(torch.uint8).numpy(), bank.labels.numpy(), cfg.hands)
+    images, labels = variants((bank.images * 255).round().to(torch.uint8).numpy(), bank.labels.numpy(), cfg.hands,
+                              flag_long=cfg.flag_long)
     return DigitBank.concat(bank, DigitBank.from_arrays(images, labels)) if len(labels) else bank
 
 

@@ -22,9 +22,10 @@ def _stroke(img: np.ndarray) -> tuple[int, int]:
     return width, int(np.percentile(img[ink], 90))
 
 
-def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3, short_p: float = 0.5) -> np.ndarray:
-    """A 28x28 0-255 "1" with a flag from its top down to the left (short_p: a short flat one), and with
-    foot_p a foot under it."""
+def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3, short_p: float = 0.5,
+             long: tuple[float, float] = (0.3, 0.5)) -> np.ndarray:
+    """A 28x28 0-255 "1" with a flag from its top down to the left (short_p: a short flat one; else a long
+    one reaching `long` of the height), and with foot_p a foot under it."""
     out = np.zeros_like(img)  # the new strokes, laid over the digit at the end
     ys, xs = np.nonzero(img > INK)
     width, level = _stroke(img)
@@ -42,7 +43,7 @@ def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3, sho
     short = short_p > 0 and rng.random() < short_p
     want = rng.uniform(15, 35) if short else rng.uniform(35, 60)
     angle = np.deg2rad(max(10.0 if short else 20.0, min(want, lean - 20)))
-    length = (rng.uniform(0.2, 0.3) / np.cos(angle) if short else rng.uniform(0.3, 0.5)) * height
+    length = (rng.uniform(0.2, 0.3) / np.cos(angle) if short else rng.uniform(*long)) * height
     end = (xt - length * np.cos(angle), top + length * np.sin(angle))
     cv2.line(out, (round(xt), top), (round(end[0]), round(end[1])), level, width, cv2.LINE_AA)
     if rng.random() < foot_p:
@@ -66,12 +67,14 @@ def cross_seven(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.maximum(img, out)
 
 
-def variants(images: np.ndarray, labels: np.ndarray, share: float, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """New digits from a share of the 1s (flagged, some footed) and of the 7s (crossed): (N', 28, 28) uint8
-    images and their labels. Seeded: the same digits give the same variants."""
+def variants(images: np.ndarray, labels: np.ndarray, share: float, seed: int = 0,
+             flag_long: tuple[float, float] = (0.3, 0.5)) -> tuple[np.ndarray, np.ndarray]:
+    """New digits from a share of the 1s (flagged, some footed; long flags reaching flag_long of the height)
+    and of the 7s (crossed): (N', 28, 28) uint8 images and their labels. Seeded: the same digits give the
+    same variants."""
     rng = np.random.default_rng(seed)
     out, out_labels = [], []
-    for digit, make in ((1, flag_one), (7, cross_seven)):
+    for digit, make in ((1, lambda img, r: flag_one(img, r, long=flag_long)), (7, cross_seven)):
         idx = np.flatnonzero(labels == digit)
         for i in rng.choice(idx, size=int(round(share * len(idx))), replace=False) if len(idx) else []:
             out.append(make(images[i], rng))

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from nextnum.config import EOS, PAD, DataConfig, ModelConfig
+from nextnum.config import EOS, PAD, Config, DataConfig, ModelConfig
 from nextnum.data import DigitBank, load_fixture, render
 
 HW = (ModelConfig().img_h, ModelConfig().img_w)
@@ -156,7 +156,6 @@ def test_font_digits_join_training_digits_at_the_configured_share(bank):
 
 
 def test_font_share_out_of_range_is_refused():
-    from nextnum.config import Config
     with pytest.raises(ValueError, match="font_share"):
         Config.from_dict({"data": {"font_share": 1.0}})
 
@@ -204,3 +203,31 @@ def test_a_flag_or_a_bar_adds_ink_where_the_digit_had_none_and_takes_none_away(d
         assert np.mean(steep) >= 0.9, steep
     if short_p == 1.0:
         assert all(short), short
+
+
+def test_a_long_flag_reaches_as_far_as_data_flag_long_says():
+    """data.flag_long sets how far a long flag reaches from the one's top, of its height: long flags drawn at
+    (0.6, 0.75) reach further than any at (0.3, 0.35); the bank's variants follow the config, and a range
+    outside (0, 1] is refused."""
+    from nextnum.data import with_hands
+    from nextnum.hands import flag_one
+    bank = load_fixture()
+    ones = (bank.images[bank.labels == 1] * 255).round().to(torch.uint8).numpy()
+
+    def reach(long: tuple[float, float]) -> np.ndarray:
+        rng, out = np.random.default_rng(0), []
+        for img in ones:
+            new = flag_one(img, rng, foot_p=0.0, short_p=0.0, long=long)
+            ys, xs = np.nonzero((new > 80) & (img <= 80))
+            iy, ix = np.nonzero(img > 80)
+            top, xt = iy.min(), np.median(ix[iy <= iy.min() + 1])
+            out.append(np.hypot(ys - top, xs - xt).max() / (iy.max() - top + 1))
+        return np.array(out)
+
+    short, far = reach((0.3, 0.35)), reach((0.6, 0.75))
+    assert far.min() > short.max(), (short.max(), far.min())
+    assert np.median(far) >= 0.6 and np.median(short) <= 0.45  # the stroke's own width adds a little
+    default, longer = with_hands(bank, DataConfig(hands=1.0)), with_hands(bank, DataConfig(hands=1.0, flag_long=(0.6, 0.75)))
+    assert not torch.equal(default.images, longer.images)
+    with pytest.raises(ValueError, match="flag_long"):
+        Config.from_dict({"data": {"flag_long": [0.5, 1.5]}})
