@@ -32,7 +32,8 @@ from .correction_canvases import CorrectionCanvases
 from .evaluate import held_out_accuracy
 from .data import DigitBank, fixed_batches, load_mnist, with_fonts, with_hands
 from .distributed import agreed, dist_setup
-from .model import NextNum, adapt_positions, init_mismatch
+from .model import NextNum
+from .warmstart import adapt_positions, init_mismatch
 from .losses import batch_loss
 from .resume import Progress, averaged_model, load_resume
 from .stream import Batches, batches

@@ -15,7 +15,7 @@ PACKAGE = ROOT / "nextnum"
 LAYERS = [
     {"config", "inputs", "atomic", "ink", "geometry", "distributed", "timing", "corrections", "hands", "sheet", "levels", "rules"},
     {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring", "tta"},
-    {"explain", "export", "correction_canvases", "stream", "losses"},
+    {"explain", "export", "correction_canvases", "stream", "losses", "warmstart"},
     {"predictor"},
     {"evaluate", "train", "validation", "calibrate", "analyze", "sweep", "read", "faithful", "__init__"},
     {"web"},

@@ -141,7 +141,7 @@ def test_cached_chunk_matches_full_sequence():
 
 
 def test_adapt_positions_resizes_the_grid_and_keeps_everything_else():
-    from nextnum.model import adapt_positions
+    from nextnum.warmstart import adapt_positions
     cfg = Config.load(CONFIGS / "default.json")
     torch.manual_seed(0)
     coarse = NextNum(cfg.model)

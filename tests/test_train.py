@@ -110,7 +110,7 @@ def test_init_from_a_model_of_another_shape_is_refused_before_training(tmp_path,
 
 
 def test_init_mismatch_allows_only_another_canvas_or_stride():
-    from nextnum.model import init_mismatch
+    from nextnum.warmstart import init_mismatch
     a = Config.load(SMOKE).model
     assert init_mismatch(a, Config.load(SMOKE).model) is None
     for field, value in (("stride", 1), ("img_w", 84), ("img_h", 32), ("dropout", 0.1)):

@@ -185,7 +185,7 @@ class TrainingSlot:
         if (self.root / name).exists():
             raise ValueError(f"checkpoints/{name} already exists: choose another name")
         if init is not None:
-            from ..model import init_mismatch
+            from ..warmstart import init_mismatch
             try:
                 start = Config.from_dict(checkpoint.read_json(Path(init) / checkpoint.CONFIG)).model
             except (checkpoint.CheckpointError, ValueError) as e:
