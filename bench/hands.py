@@ -2,13 +2,13 @@
 
     python bench/hands.py --checkpoints checkpoints/nextnum [more ...] [--n 40] [--seed 0] [--json]
 
-Each variant in tests/drawings.py HANDS (a plain "1", a "1" with a long flag, with a flag and a foot, a
-plain and a crossed "7", an open and a closed "4", a "9" with a straight and with a curved tail) draws n
-numbers of 1-4 digits from mouse strokes (tests/sketch_checks.py hands: random size, slant, brush and
-wobble), each holding that digit at least once, every copy of it in that variant; the other digits in
-the Draw tab's usual templates. Each is read as the app reads a drawing (Predictor.predict). Prints the
-share read right per variant and checkpoint, and what the misread ones were read as; --json adds one
-JSON line last.
+Each variant in tests/drawings.py HANDS (a plain "1", a "1" with a long flag, with a flag and a foot,
+with a short flat flag, with a flag reaching two thirds of its height, a plain and a crossed "7", an
+open and a closed "4", a "9" with a straight and with a curved tail) draws n numbers of 1-4 digits
+from mouse strokes (tests/sketch_checks.py hands: random size, slant, brush and wobble), each holding
+that digit at least once, every copy of it in that variant; the other digits in the Draw tab's usual
+templates. Each is read as the app reads a drawing (Predictor.predict). Prints the share read right
+per variant and checkpoint, and what the misread ones were read as; --json adds one JSON line last.
 """
 from __future__ import annotations
 

@@ -109,6 +109,8 @@ HANDS: dict[str, tuple[str, list[list[tuple[float, float]]]]] = {
     "4 closed": ("4", [[(0.42, 1.0), (0.42, 0.0), (0.0, 0.66), (0.56, 0.66)]]),
     "9 straight": ("9", [_LOOP + [(0.53, 0.28), (0.53, 1.0)]]),
     "9 curved": ("9", [_LOOP + _arc(0.1, 0.28, 0.43, 0.72, 0, 80, 12)]),
+    # last, so that the others keep their seeds: a flag two thirds of the height long, as the continent writes it
+    "1 reaching flag": ("1", [[(0.0, 0.5), (0.42, 0.0), (0.42, 1.0)]]),
 }
 
 
