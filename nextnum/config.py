@@ -31,6 +31,9 @@ INK_MARGIN_FRAC = 0.05  # of the canvas width, each side
 # bench/realsets.py's seed-0 sets 1.0 read best on average (0.86, against 0.84 at 0.95 and 0.85 at 0.9).
 READ_SHRINK = 1.0
 
+# how far a training one's long flag reaches, of its height (hands.py), unless DataConfig.flag_long says otherwise
+LONG_FLAG = (0.3, 0.5)
+
 
 def fit_scale(box_h: float, box_w: float, img_h: int, img_w: int) -> float:
     """Scale that fits a box_h x box_w ink box onto an img_h x img_w canvas."""
@@ -144,7 +147,7 @@ class DataConfig:
     stray_p: float = 0.1  # a short stray line somewhere on the page
     val_holdout: int = 1000  # train-split digits kept out of training, for validation canvases
     hands: float = 0.0  # this share of the training 1s and 7s is added again flagged (some footed) and crossed
-    flag_long: tuple[float, float] = (0.3, 0.5)  # how far a long flag reaches, of the 1's height (hands.py)
+    flag_long: tuple[float, float] = LONG_FLAG  # how far a long flag reaches, of the 1's height (hands.py)
     # printed digits mixed into the *training* digits (never validation or t10k canvases): glob patterns
     # of font files, each font giving one 0-9 set; font_share is the fraction of training digits they make
     fonts: list[str] = field(default_factory=list)

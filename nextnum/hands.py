@@ -9,6 +9,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from .config import LONG_FLAG
+
 INK = 80  # a pixel of a 0-255 MNIST digit at least this bright is ink
 
 
@@ -23,7 +25,7 @@ def _stroke(img: np.ndarray) -> tuple[int, int]:
 
 
 def flag_one(img: np.ndarray, rng: np.random.Generator, foot_p: float = 0.3, short_p: float = 0.5,
-             long: tuple[float, float] = (0.3, 0.5)) -> np.ndarray:
+             long: tuple[float, float] = LONG_FLAG) -> np.ndarray:
     """A 28x28 0-255 "1" with a flag from its top down to the left (short_p: a short flat one; else a long
     one reaching `long` of the height), and with foot_p a foot under it."""
     out = np.zeros_like(img)  # the new strokes, laid over the digit at the end
@@ -68,7 +70,7 @@ def cross_seven(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def variants(images: np.ndarray, labels: np.ndarray, share: float, seed: int = 0,
-             flag_long: tuple[float, float] = (0.3, 0.5)) -> tuple[np.ndarray, np.ndarray]:
+             flag_long: tuple[float, float] = LONG_FLAG) -> tuple[np.ndarray, np.ndarray]:
     """New digits from a share of the 1s (flagged, some footed; long flags reaching flag_long of the height)
     and of the 7s (crossed): (N', 28, 28) uint8 images and their labels. Seeded: the same digits give the
     same variants."""
