@@ -144,6 +144,12 @@ class DataConfig:
     invert_p: float = 0.1  # light ink on a dark ground (chalk, an inverted scan)
     noise: float = 0.04  # max std of Gaussian sensor noise, of full scale
     specks: int = 3  # max stray dots per page
+    # a camera's page: out of focus (Gaussian blur, std up to this many page px), soft shadows (the light
+    # dimmed by up to this share in smooth patches), JPEG (this share of pages, quality drawn from jpeg_q)
+    blur: float = 0.0
+    blotch: float = 0.0
+    jpeg_p: float = 0.0
+    jpeg_q: tuple[int, int] = (30, 90)
     stray_p: float = 0.1  # a short stray line somewhere on the page
     val_holdout: int = 1000  # train-split digits kept out of training, for validation canvases
     hands: float = 0.0  # this share of the training 1s and 7s is added again flagged (some footed) and crossed

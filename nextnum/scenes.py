@@ -6,7 +6,8 @@ One pass for the whole batch: every digit gets an affine map (size, aspect, rota
 row) and its own elastic warp, and is sampled with one grid_sample onto a square patch around it; the pen
 (stroke width, binarised or soft edges) acts on the patches; the patches are laid onto the page with max,
 so touching and overlapping digits come for free. The page then gets its paper (level, uneven light),
-ink darkness, light (pencil) digits, specks, a stray mark, sensor noise, and sometimes inverted polarity.
+ink darkness, light (pencil) digits, specks, a stray mark, sensor noise, and sometimes inverted polarity;
+a camera's page also soft shadows, blur and JPEG (DataConfig.blotch, blur, jpeg_p).
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -164,7 +166,7 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
 
 def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.ndarray:
     """Ink (B, H, W) in [0, 1] -> uint8 grey pages: specks and a stray mark, the ink's darkness on paper of
-    some level and uneven light, sensor noise, sometimes light ink on a dark ground."""
+    some level and uneven light, blur, sensor noise, sometimes light ink on a dark ground, JPEG."""
     B, H, W = ink.shape
 
     def U(lo: float, hi: float, *shape: int) -> Tensor:
@@ -189,9 +191,23 @@ def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.n
     yy, xx = torch.linspace(-0.5, 0.5, H)[:, None], torch.linspace(-0.5, 0.5, W)[None]
     ramp = (torch.cos(ang)[:, None, None] * xx + torch.sin(ang)[:, None, None] * yy) * (W / max(H, W))
     paper = paper * (1 - U(0, cfg.shade, B)[:, None, None] * (ramp + 0.5))
+    if cfg.blotch > 0:  # soft shadows: a smooth field of dimmer light, a few patches across the page
+        field = F.interpolate(torch.rand(B, 1, 3, 4, generator=gen), size=(H, W), mode="bicubic", align_corners=False)
+        paper = paper * (1 - U(0, cfg.blotch, B)[:, None, None] * field[:, 0].clamp(0, 1))
     dark = U(*cfg.ink_dark, B)[:, None, None]
     page = paper * (1 - dark * ink)
+    if cfg.blur > 0:  # out of focus, before the sensor's noise
+        for p, sigma in zip(page.numpy(), U(0, cfg.blur, B).tolist()):
+            if sigma >= 0.3:
+                cv2.GaussianBlur(p, (0, 0), sigma, dst=p)
     page = page + torch.randn(page.shape, generator=gen) * U(0, cfg.noise, B)[:, None, None]
     inverted = torch.rand(B, generator=gen) < cfg.invert_p
     page[inverted] = 1 - page[inverted]
-    return (page.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    pages = (page.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    if cfg.jpeg_p > 0:  # saved as a webcam or a phone saves it: 8x8 blocks, ringing around strokes
+        saved = (torch.rand(B, generator=gen) < cfg.jpeg_p).tolist()
+        quality = torch.randint(cfg.jpeg_q[0], cfg.jpeg_q[1] + 1, (B,), generator=gen).tolist()
+        for i in (i for i in range(B) if saved[i]):
+            ok, buf = cv2.imencode(".jpg", pages[i], [cv2.IMWRITE_JPEG_QUALITY, quality[i]])
+            pages[i] = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
+    return pages
