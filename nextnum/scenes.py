@@ -7,7 +7,7 @@ row) and its own elastic warp, and is sampled with one grid_sample onto a square
 (stroke width, binarised or soft edges) acts on the patches; the patches are laid onto the page with max,
 so touching and overlapping digits come for free. The page then gets its paper (level, uneven light),
 ink darkness, light (pencil) digits, specks, a stray mark, sensor noise, and sometimes inverted polarity;
-a camera's page also soft shadows, blur and JPEG (DataConfig.blotch, blur, jpeg_p).
+a camera's page also soft shadows, blur and JPEG (DataConfig.blotch, blur, jpeg_p); some are lined (ruled_p).
 """
 from __future__ import annotations
 
@@ -164,6 +164,18 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
     return Scenes(images, targets, L, boxes, fit)
 
 
+def _rules(B: int, H: int, W: int, px: float, p: float, U, gen: torch.Generator) -> Tensor:
+    """(B, H, W) notebook lines on a share p of the pages, zero elsewhere: thin, faint, evenly spaced
+    (0.9-2 digit heights apart), a little tilted, anti-aliased."""
+    on = (torch.rand(B, generator=gen) < p).float()[:, None, None]
+    step, phase = U(0.9, 2.0, B)[:, None, None] * px, U(0, 1, B)[:, None, None]
+    tilt, half = torch.tan(torch.deg2rad(U(-3, 3, B)))[:, None, None], U(0.3, 0.8, B)[:, None, None]
+    yy, xx = torch.arange(H, dtype=torch.float32)[:, None], torch.arange(W, dtype=torch.float32)[None]
+    d = torch.remainder((yy - xx * tilt) / step + phase, 1.0)
+    d = torch.minimum(d, 1 - d) * step  # px from the nearest line's centre
+    return on * U(0.15, 0.5, B)[:, None, None] * (half + 0.5 - d).clamp(0, 1)
+
+
 def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.ndarray:
     """Ink (B, H, W) in [0, 1] -> uint8 grey pages: specks and a stray mark, the ink's darkness on paper of
     some level and uneven light, blur, sensor noise, sometimes light ink on a dark ground, JPEG."""
@@ -195,6 +207,8 @@ def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.n
         field = F.interpolate(torch.rand(B, 1, 3, 4, generator=gen), size=(H, W), mode="bicubic", align_corners=False)
         paper = paper * (1 - U(0, cfg.blotch, B)[:, None, None] * field[:, 0].clamp(0, 1))
     dark = U(*cfg.ink_dark, B)[:, None, None]
+    if cfg.ruled_p > 0:
+        ink = torch.maximum(ink, _rules(B, H, W, px, cfg.ruled_p, U, gen))
     page = paper * (1 - dark * ink)
     if cfg.blur > 0:  # out of focus, before the sensor's noise
         for p, sigma in zip(page.numpy(), U(0, cfg.blur, B).tolist()):
