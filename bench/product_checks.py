@@ -5,7 +5,8 @@
 
 For each candidate: its validation accuracy (from its metrics.json: held-out train-split digits; with
 --val-samples N, N more validation pages of the same digits, which the run never scored, so that
-snapshots a few tenths apart are told apart by more than chance), the 1/7
+snapshots a few tenths apart are told apart by more than chance; with --val-configs, the pages of those
+configs for every candidate, so that runs trained on different pages are compared on the same), the 1/7
 grid (tests/sketch_checks.py: pass rate, reads right), numbers drawn from strokes (read right, and each
 digit map's centre on its digit), numbers drawn small and as tall as the pad, numbers drawn in other hands (bench/hands.py: the worst variant), and
 optionally the real-looking sets (bench/realsets.py folders) and the
@@ -39,18 +40,28 @@ def candidates(run: Path | None, named: list[str]) -> list[Path]:
 VAL_SEED = 1001  # the run validates on seed train.seed + 1: these pages are others
 
 
-def more_validation(pred, samples: int) -> float:
+def more_validation(pred, samples: int, data_cfg=None) -> float:
     """Sequence accuracy on `samples` validation pages (the run's held-out train-split digits and its page
-    settings, seed VAL_SEED), read as the run reads its own validation pages."""
+    settings, or data_cfg's, seed VAL_SEED), read as the run reads its own validation pages."""
     from nextnum.data import load_mnist
     from nextnum.evaluate import evaluate_synthetic
     cfg = pred.config
     _, val = load_mnist(DATA, train=True).split(cfg.data.val_holdout)
-    return evaluate_synthetic(pred.model, None, samples, VAL_SEED, cfg.data, bank=val)["sequence_accuracy"]
+    return evaluate_synthetic(pred.model, None, samples, VAL_SEED, data_cfg or cfg.data, bank=val)["sequence_accuracy"]
+
+
+def validation(pred, samples: int, val_configs: list[Path] | None = None) -> dict[str, float]:
+    """{"val": ...}: the candidate's own pages, or with val_configs each config's pages ("val_<name>") and
+    their mean, so that candidates trained on different pages are compared on the same ones."""
+    if not val_configs:
+        return {"val": more_validation(pred, samples)}
+    from nextnum.config import Config
+    out = {f"val_{c.stem}": more_validation(pred, samples, Config.load(c).data) for c in val_configs}
+    return {**out, "val": sum(out.values()) / len(out)}
 
 
 def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink: bool = False,
-          val_samples: int = 0) -> dict[str, Any]:
+          val_samples: int = 0, val_configs: list[Path] | None = None) -> dict[str, Any]:
     import torch
     from nextnum import Predictor
     from nextnum.evaluate import evaluate_app, evaluate_images
@@ -62,7 +73,8 @@ def score(ckpt: Path, realsets: Path | None, t10k: bool, drawn: int, maps_on_ink
     m = pred.metrics
     row: dict[str, Any] = {"checkpoint": str(ckpt), "step": m.get("steps"), "val": m.get("best_val_seq_acc")}
     if val_samples:  # the choice is then made on the larger set; the run's own figure stays beside it
-        row["val_run"], row["val"] = row["val"], more_validation(pred, val_samples)
+        row["val_run"] = row["val"]
+        row.update(validation(pred, val_samples, val_configs))
     row.update(summary(one_seven_grid(pred), drawn_numbers(pred, drawn), drawn_small(pred), hands(pred),
                        drawn_large(pred)))
     if realsets is not None:
@@ -93,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=int, default=1, help="score every k-th snapshot only (counted from the last)")
     ap.add_argument("--from-step", type=int, default=0, help="skip snapshots before this step")
     ap.add_argument("--val-samples", type=int, default=0, help="choose on this many more validation pages")
+    ap.add_argument("--val-configs", type=Path, nargs="+", help="draw the --val-samples pages of each of these configs' "
+                    "data sections for every candidate (not each its own) and choose on their mean")
     ap.add_argument("--jobs", type=int, default=1, help="candidates scored at once (one process and thread each)")
     ap.add_argument("--maps-on-ink", action="store_true", help="draw every candidate's maps on its ink (model.maps_on_ink)")
     ap.add_argument("--quick", action="store_true", help="the last snapshot only, 20 drawn numbers (tests)")
@@ -112,7 +126,8 @@ def main(argv: list[str] | None = None) -> int:
     from functools import partial
     with ProcessPoolExecutor(max(1, args.jobs)) as ex:
         rows = list(ex.map(partial(score, realsets=args.realsets, t10k=args.t10k, drawn=args.drawn,
-                                     maps_on_ink=args.maps_on_ink, val_samples=args.val_samples), found))
+                                     maps_on_ink=args.maps_on_ink, val_samples=args.val_samples,
+                                     val_configs=args.val_configs), found))
     best = choose(rows)
     print(pd.DataFrame(rows).to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     print("chosen:", best["checkpoint"] if best else "none clears every bar", f"({', '.join(f'{k} >= {v}' for k, v in BARS.items())}; "

@@ -52,3 +52,22 @@ def test_the_extra_validation_pages_are_not_the_pages_a_run_validates_on():
         assert pc.VAL_SEED != Config.load(cfg).train.seed + 1, cfg.name  # nextnum/train.py validates on seed + 1
         checked.append(cfg.name)
     assert "reading.json" in checked
+
+
+def test_with_val_configs_every_candidate_is_validated_on_those_pages_and_chosen_on_their_mean(monkeypatch):
+    """Candidates trained on different pages are compared on the same pages: each named config's data
+    section, not the candidate's own."""
+    from nextnum.config import Config
+    seen = []
+
+    def fake(pred, samples, data_cfg=None):
+        seen.append(data_cfg)
+        return 0.9 if data_cfg is None else 0.8 + 0.1 * data_cfg.blur
+    monkeypatch.setattr(pc, "more_validation", fake)
+    configs = [ROOT / "configs" / "clean.json", ROOT / "configs" / "camera.json"]
+    got = pc.validation(object(), 100, configs)
+    assert seen == [Config.load(c).data for c in configs] and seen[1].blur > 0
+    assert got["val_clean"] == 0.8 and abs(got["val_camera"] - (0.8 + 0.1 * seen[1].blur)) < 1e-9
+    assert abs(got["val"] - (got["val_clean"] + got["val_camera"]) / 2) < 1e-9
+    seen.clear()
+    assert pc.validation(object(), 100) == {"val": 0.9} and seen == [None]  # without: its own pages
