@@ -110,7 +110,7 @@ def components(mask: np.ndarray) -> tuple[np.ndarray, list[Comp]]:
     """Labels and (x, y, w, h, area) of the 8-connected components of a binary mask (label i+1 = comps[i])."""
     # 16-bit labels (a work copy has far fewer than 65,536 components) take OpenCV's fast single-pass path
     n, lab, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8, ltype=cv2.CV_16U)
-    return lab, [tuple(int(v) for v in stats[i, :5]) for i in range(1, n)]
+    return lab, [tuple(r) for r in stats[1:n, :5].tolist()]
 
 
 def group(comps: list[Comp], hw: tuple[int, int], strict: bool = False,
@@ -222,10 +222,22 @@ def _keeps(outer: tuple[int, int, int, int], comps: list[Comp], used: list[int])
 def digit_strength(ink: np.ndarray, lab: np.ndarray, used: list[int], box: tuple[int, int, int, int]) -> float:
     """The digits' ink strength on the 0-255 ink map: the 90th percentile over their pixels."""
     x0, y0, x1, y1 = box
-    sel = np.zeros(int(lab.max()) + 1, bool)
+    sub = lab[y0:y1, x0:x1]
+    sel = np.zeros(int(sub.max(initial=0)) + 2 + max(used, default=0), bool)
     sel[[i + 1 for i in used]] = True
-    vals = ink[y0:y1, x0:x1][sel[lab[y0:y1, x0:x1]]]
-    return float(np.percentile(vals, 90)) if vals.size else 255.0
+    vals = ink[y0:y1, x0:x1][sel[sub]]
+    return percentile90(vals) if vals.size else 255.0
+
+
+def percentile90(vals: np.ndarray) -> float:
+    """np.percentile(vals, 90), the same float (linear between the two order statistics around 0.9 (n - 1)),
+    from one partial sort: numpy's general path costs more than the sort on the few hundred pixels of a digit."""
+    pos = (vals.size - 1) * 0.9
+    lo = int(pos)
+    hi = min(lo + 1, vals.size - 1)
+    part = np.partition(vals, (lo, hi)) if hi > lo else np.partition(vals, lo)
+    a, b, t = float(part[lo]), float(part[hi]), pos - lo
+    return b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t
 
 
 def find_digits(ink: Ink) -> tuple[np.ndarray, list[Comp], list[int], int, int]:

@@ -164,16 +164,30 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
     return Scenes(images, targets, L, boxes, fit)
 
 
-def _rules(B: int, H: int, W: int, px: float, p: float, U, gen: torch.Generator) -> Tensor:
-    """(B, H, W) notebook lines on a share p of the pages, zero elsewhere: thin, faint, evenly spaced
-    (0.9-2 digit heights apart), a little tilted, anti-aliased."""
-    on = (torch.rand(B, generator=gen) < p).float()[:, None, None]
-    step, phase = U(0.9, 2.0, B)[:, None, None] * px, U(0, 1, B)[:, None, None]
-    tilt, half = torch.tan(torch.deg2rad(U(-3, 3, B)))[:, None, None], U(0.3, 0.8, B)[:, None, None]
-    yy, xx = torch.arange(H, dtype=torch.float32)[:, None], torch.arange(W, dtype=torch.float32)[None]
-    d = torch.remainder((yy - xx * tilt) / step + phase, 1.0)
-    d = torch.minimum(d, 1 - d) * step  # px from the nearest line's centre
-    return on * U(0.15, 0.5, B)[:, None, None] * (half + 0.5 - d).clamp(0, 1)
+def _rules(ink: Tensor, px: float, p: float, U, gen: torch.Generator) -> Tensor:
+    """ink (B, H, W) with notebook lines under it on a share p of the pages: thin, faint, evenly spaced (0.9-2
+    digit heights apart), a little tilted, anti-aliased. Every page draws its line's settings (the draws stay
+    the same whichever pages are lined); only the lined pages are computed."""
+    B, H, W = ink.shape
+    on = (torch.rand(B, generator=gen) < p).nonzero()[:, 0]
+    step, phase = U(0.9, 2.0, B)[on, None, None] * px, U(0, 1, B)[on, None, None]
+    tilt, half = torch.tan(torch.deg2rad(U(-3, 3, B)))[on, None, None], U(0.3, 0.8, B)[on, None, None]
+    dark = U(0.15, 0.5, B)[on, None, None]
+    if len(on):
+        yy, xx = torch.arange(H, dtype=torch.float32)[:, None], torch.arange(W, dtype=torch.float32)[None]
+        d = torch.remainder((yy - xx * tilt) / step + phase, 1.0)
+        d = torch.minimum(d, 1 - d) * step  # px from the nearest line's centre
+        ink[on] = torch.maximum(ink[on], dark * (half + 0.5 - d).clamp(0, 1))
+    return ink
+
+
+def _smooth(coarse: Tensor, H: int, W: int) -> Tensor:
+    """(B, h, w) -> (B, H, W), bicubic as F.interpolate(align_corners=False) does it, as two small matrix
+    products (bicubic is separable and linear: its matrices are its images of the unit vectors)."""
+    _, h, w = coarse.shape
+    rows = F.interpolate(torch.eye(h)[:, None, :, None], size=(H, 1), mode="bicubic", align_corners=False)
+    cols = F.interpolate(torch.eye(w)[:, None, None, :], size=(1, W), mode="bicubic", align_corners=False)
+    return rows[:, 0, :, 0].T @ coarse @ cols[:, 0, 0, :]
 
 
 def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.ndarray:
@@ -204,11 +218,11 @@ def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.n
     ramp = (torch.cos(ang)[:, None, None] * xx + torch.sin(ang)[:, None, None] * yy) * (W / max(H, W))
     paper = paper * (1 - U(0, cfg.shade, B)[:, None, None] * (ramp + 0.5))
     if cfg.blotch > 0:  # soft shadows: a smooth field of dimmer light, a few patches across the page
-        field = F.interpolate(torch.rand(B, 1, 3, 4, generator=gen), size=(H, W), mode="bicubic", align_corners=False)
-        paper = paper * (1 - U(0, cfg.blotch, B)[:, None, None] * field[:, 0].clamp(0, 1))
+        field = _smooth(torch.rand(B, 3, 4, generator=gen), H, W)
+        paper = paper * (1 - U(0, cfg.blotch, B)[:, None, None] * field.clamp(0, 1))
     dark = U(*cfg.ink_dark, B)[:, None, None]
     if cfg.ruled_p > 0:
-        ink = torch.maximum(ink, _rules(B, H, W, px, cfg.ruled_p, U, gen))
+        ink = _rules(ink, px, cfg.ruled_p, U, gen)
     page = paper * (1 - dark * ink)
     if cfg.blur > 0:  # out of focus, before the sensor's noise
         for p, sigma in zip(page.numpy(), U(0, cfg.blur, B).tolist()):
