@@ -33,8 +33,9 @@ def lineage(metrics: dict[str, Any]) -> dict[str, Any]:
     parent = metrics.get("init_metrics")
     if not parent or not parent.get("history"):
         return metrics
-    # the weights handed on are the parent's best validation checkpoint, not its last step
-    best_local = max(parent["history"], key=lambda h: h["val_seq_acc"])["step"]
+    # the weights handed on: the step the parent shipped (bench/ship.py records it as best_step), else its best
+    # validation checkpoint, not its last step
+    best_local = parent.get("best_step") or max(parent["history"], key=lambda h: h["val_seq_acc"])["step"]
     own_steps = parent["steps"]
     parent = lineage(parent)
     from_step = parent["steps"] - own_steps + best_local

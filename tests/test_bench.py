@@ -143,6 +143,8 @@ def test_train_speed_runs_and_chains_a_fine_tuned_run(tmp_path):
                   "history": [{"step": 10, "elapsed_s": 5.0, "val_seq_acc": 0.8, "samples_seen": 640}]}
     assert [st["from_step"] for st in lineage(grandchild)["stage_starts"]] == [60, 150]
     assert lineage(parent) is parent
+    shipped = {**parent, "best_step": 100}  # a shipped snapshot hands on the step it shipped (bench/ship.py)
+    assert lineage({**child, "init_metrics": shipped})["stage_starts"][0]["from_step"] == 100
 
 
 def test_step_cost_times_the_config_it_names():
