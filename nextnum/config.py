@@ -147,10 +147,10 @@ class DataConfig:
     # a camera's page: out of focus (Gaussian blur, std up to this many page px), soft shadows (the light
     # dimmed by up to this share in smooth patches), JPEG (this share of pages, quality drawn from jpeg_q)
     blur: float = 0.0
-    ruled_p: float = 0.0  # this share of pages is lined paper (thin lines 0.9-2 digit heights apart, under the ink)
     blotch: float = 0.0
     jpeg_p: float = 0.0
     jpeg_q: tuple[int, int] = (30, 90)
+    ruled_p: float = 0.0  # this share of pages is lined paper (thin lines 0.9-2 digit heights apart, under the ink)
     stray_p: float = 0.1  # a short stray line somewhere on the page
     val_holdout: int = 1000  # train-split digits kept out of training, for validation canvases
     hands: float = 0.0  # this share of the training 1s and 7s is added again flagged (some footed) and crossed

@@ -223,7 +223,7 @@ def digit_strength(ink: np.ndarray, lab: np.ndarray, used: list[int], box: tuple
     """The digits' ink strength on the 0-255 ink map: the 90th percentile over their pixels."""
     x0, y0, x1, y1 = box
     sub = lab[y0:y1, x0:x1]
-    sel = np.zeros(int(sub.max(initial=0)) + 2 + max(used, default=0), bool)
+    sel = np.zeros(max(int(sub.max(initial=0)), max(used, default=0) + 1) + 1, bool)
     sel[[i + 1 for i in used]] = True
     vals = ink[y0:y1, x0:x1][sel[sub]]
     return percentile90(vals) if vals.size else 255.0

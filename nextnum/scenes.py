@@ -235,7 +235,7 @@ def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.n
     if cfg.jpeg_p > 0:  # saved as a webcam or a phone saves it: 8x8 blocks, ringing around strokes
         saved = (torch.rand(B, generator=gen) < cfg.jpeg_p).tolist()
         quality = torch.randint(cfg.jpeg_q[0], cfg.jpeg_q[1] + 1, (B,), generator=gen).tolist()
-        for i in (i for i in range(B) if saved[i]):
-            ok, buf = cv2.imencode(".jpg", pages[i], [cv2.IMWRITE_JPEG_QUALITY, quality[i]])
+        for i in np.flatnonzero(saved):
+            _, buf = cv2.imencode(".jpg", pages[i], [cv2.IMWRITE_JPEG_QUALITY, quality[i]])
             pages[i] = cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE)
     return pages
