@@ -171,6 +171,31 @@ def cell(st: dict[str, float] | None) -> str:
     return "-" if st is None else f"{st['p50']:.2f} / {st['p95']:.2f}"
 
 
+def report(res: dict[str, Any], rows: list[list], mrows: list[list], kinds: list[str], threads: int) -> None:
+    """Print the tables: predict() per stage, the model alone, onnxruntime against PyTorch, and Tesseract."""
+    mc = res["machine"]
+    print(f"Reading latency, p50 / p95 ms per stage of Prediction.timings_ms ({mc['cpu']}, {mc['cores']} cores, "
+          f"load {mc['loadavg_1m']}; {res['n']} images of each kind x {res['repeats']} passes; {res['digits']} "
+          f"handwriting; checkpoint {res['checkpoint']})\n")
+    short = [s.replace("preprocess.", "pre.") for s in STAGES]
+    print(C.table(["input", "explain", "threads"] + short + ["read right"], rows))
+    print("\nThe floor: the model alone on the same preprocessed canvases, ms\n")
+    print(C.table(["what", "threads", "p50", "p95"], mrows))
+    if "tokens_equal" in res["onnx"]:
+        print(f"\nonnxruntime vs PyTorch: tokens equal {res['onnx']['tokens_equal']:.1%}, "
+              f"max prob diff {res['onnx']['max_prob_diff']:.1e}")
+    t = res["tesseract"]
+    if "skipped" in t:
+        print(f"\nTesseract: skipped ({t['skipped']})")
+    else:
+        print(f"\nTesseract ({t['version']}, --psm 7, digits only, one CLI call per image), same images\n")
+        nn = {k: res["predict"][f"{k}/explain=False/threads={threads}"] for k in kinds}
+        print(C.table(["input", "tesseract p50 ms", "tesseract p95 ms", "tesseract read right",
+                       "NextNum p50 ms (explain=False)", "NextNum read right"],
+                      [[k, t[k]["p50"], t[k]["p95"], f"{t[k]['accuracy']:.0%}", nn[k]["total"]["p50"],
+                        f"{nn[k]['accuracy']:.0%}"] for k in kinds]))
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--checkpoint", default=None, help="checkpoint folder (default: checkpoints/nextnum)")
@@ -234,27 +259,7 @@ def main(argv: list[str] | None = None) -> int:
             mrows.append(["onnxruntime (same greedy loop, all 6 steps)", n, res["onnx"][f"threads_{n}"]["p50"],
                           res["onnx"][f"threads_{n}"]["p95"]])
 
-    mc = res["machine"]
-    print(f"Reading latency, p50 / p95 ms per stage of Prediction.timings_ms ({mc['cpu']}, {mc['cores']} cores, "
-          f"load {mc['loadavg_1m']}; {args.n} images of each kind x {args.repeats} passes; {res['digits']} "
-          f"handwriting; checkpoint {ckpt})\n")
-    short = [s.replace("preprocess.", "pre.") for s in STAGES]
-    print(C.table(["input", "explain", "threads"] + short + ["read right"], rows))
-    print("\nThe floor: the model alone on the same preprocessed canvases, ms\n")
-    print(C.table(["what", "threads", "p50", "p95"], mrows))
-    if "tokens_equal" in res["onnx"]:
-        print(f"\nonnxruntime vs PyTorch: tokens equal {res['onnx']['tokens_equal']:.1%}, "
-              f"max prob diff {res['onnx']['max_prob_diff']:.1e}")
-    t = res["tesseract"]
-    if "skipped" in t:
-        print(f"\nTesseract: skipped ({t['skipped']})")
-    else:
-        print(f"\nTesseract ({t['version']}, --psm 7, digits only, one CLI call per image), same images\n")
-        nn = {k: res["predict"][f"{k}/explain=False/threads={args.threads[0]}"] for k in sets}
-        print(C.table(["input", "tesseract p50 ms", "tesseract p95 ms", "tesseract read right",
-                       "NextNum p50 ms (explain=False)", "NextNum read right"],
-                      [[k, t[k]["p50"], t[k]["p95"], f"{t[k]['accuracy']:.0%}", nn[k]["total"]["p50"],
-                        f"{nn[k]['accuracy']:.0%}"] for k in sets]))
+    report(res, rows, mrows, list(sets), args.threads[0])
     if args.json:
         C.emit_json(res)
     return 0

@@ -96,6 +96,22 @@ class PageClient:
         self.h.close()
 
 
+def fetch_pictures(b, out: Any) -> tuple[int, int, int]:
+    """Fetch every picture of one reading's outputs as a page would, over the httpx client b.
+    Returns (pictures, of them files fetched, bytes)."""
+    pictures = files = size = 0
+    for u in picture_urls(out):
+        if u.startswith("data:"):  # inside the answer already: decoded, as the page does
+            size += len(base64.b64decode(u.split(",", 1)[1]))
+        else:
+            r = b.get(u)
+            r.raise_for_status()
+            size += len(r.content)
+            files += 1
+        pictures += 1
+    return pictures, files, size
+
+
 def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_name: str = "/predict",
          sample=None, app_pid: int | None = None, download: str | None = None,
          folder: str | None = None, client: str = "gradio_client") -> dict[str, Any]:
@@ -118,19 +134,6 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
     lock = threading.Lock()
     start = threading.Barrier(users + 1)
 
-    def fetch(b: httpx.Client, out: Any) -> None:
-        for u in picture_urls(out):
-            if u.startswith("data:"):  # inside the answer already: decoded, as the page does
-                n, files = len(base64.b64decode(u.split(",", 1)[1])), 0
-            else:
-                r = b.get(u)
-                r.raise_for_status()
-                n, files = len(r.content), 1
-            with lock:
-                fetched[0] += 1
-                fetched[1] += files
-                fetched[2] += n
-
     def user(k: int) -> None:
         c, b = clients[k], browsers[k]
         start.wait()
@@ -141,7 +144,9 @@ def load(url: str, users: int, requests: int, files: list[tuple[str, str]], api_
                 if api_name == "/predict":
                     out = c.predict(path if page else handle_file(path), "rollout", "mean", api_name="/predict")
                     if b is not None:
-                        fetch(b, out[1:])
+                        got = fetch_pictures(b, out[1:])
+                        with lock:
+                            fetched[:] = [a + g for a, g in zip(fetched, got)]
                     ok = out[0] == text
                 else:
                     c.predict(api_name=api_name)

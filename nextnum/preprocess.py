@@ -139,20 +139,8 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
     t = {"start": time.perf_counter()}
     H, W = canvas_hw
     arr, zoom = read_image(image)  # at most READ_SIDE: every reader reads the same array
-    # transparency is resolved once, over the whole image, before any averaging
-    src = grayscale(arr) if arr.ndim == 3 and arr.shape[2] == 4 and int(arr[..., 3].min()) < 255 else arr
     rx0, ry0, rx1, ry1 = roi_box(arr.shape[:2], roi)
-    region = src[ry0:ry1, rx0:rx1]
-    halvings = 0
-    while max(region.shape[:2]) > WORK_SIDE * 2 ** halvings and min(region.shape[:2]) >= 2 ** (halvings + 2):
-        halvings += 1
-    n = 2 ** halvings  # original pixels per work pixel
-    work = grayscale(_halve(region, halvings))
-    light = polarity(work)
-    if light:  # invert the full-resolution image, not the work copy, so both polarities agree exactly
-        src = cv2.bitwise_not(src)
-        region = src[ry0:ry1, rx0:rx1]
-        work = grayscale(_halve(region, halvings))
+    src, work, n, light = _work_copy(arr, (rx0, ry0, rx1, ry1))
     t["grayscale"] = time.perf_counter()
     ink = normalise(work, light)
     t["normalise"] = time.perf_counter()
@@ -168,12 +156,7 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
         st["original"] = _display(arr)
         st["grayscale"] = work
         st["normalised"] = cv2.bitwise_not(ink.ink)
-        keep = np.zeros(len(comps) + 1, np.uint8)
-        keep[1:] = 200  # found but not read: light grey
-        keep[[i + 1 for i in used]] = 0
-        binary = keep[lab]
-        binary[lab == 0] = 255
-        st["binary"] = binary
+        st["binary"] = _binary_stage(lab, len(comps), used)
     canvas = np.zeros((H, W), np.float32)
     if used:
         bx0, by0, bx1, by1 = ink_box(comps, used)
@@ -206,14 +189,50 @@ def preprocess(image: Any, canvas_hw: tuple[int, int], roi: tuple[float, float, 
                    roi=None if roi is None else (float(rx0), float(ry0), float(rx1), float(ry1)), zoom=zoom)
     msg = f"ignored {stray} stray mark{'s' * (stray != 1)} away from the digits" if stray else ""
     if stages:
-        boxed = st["original"].copy()
-        lw = max(1, round(max(boxed.shape[:2]) / 300))
-        if roi is not None:
-            cv2.rectangle(boxed, (rx0, ry0), (rx1 - 1, ry1 - 1), (80, 80, 255), lw)
-        cv2.rectangle(boxed, (ox0, oy0), (ox0 + ow - 1, oy0 + oh - 1), (255, 60, 60), lw)
-        st["ink box"] = boxed
+        st["ink box"] = _boxed_stage(st["original"], None if roi is None else (rx0, ry0, rx1, ry1), (ox0, oy0, ow, oh))
         st["canvas"] = (255 - canvas * 255).astype(np.uint8)
     return Preprocessed(canvas, geo, msg, st, _ms(t))
+
+
+def _work_copy(arr: np.ndarray, roi_px: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray, int, bool]:
+    """The grey image to read (dark ink on light, transparency laid over white, once over the whole image
+    before any averaging), and its region's work copy halved to about WORK_SIDE.
+    Returns (grey source, work copy, original px per work px, whether the image was light ink on dark)."""
+    src = grayscale(arr) if arr.ndim == 3 and arr.shape[2] == 4 and int(arr[..., 3].min()) < 255 else arr
+    rx0, ry0, rx1, ry1 = roi_px
+    region = src[ry0:ry1, rx0:rx1]
+    halvings = 0
+    while max(region.shape[:2]) > WORK_SIDE * 2 ** halvings and min(region.shape[:2]) >= 2 ** (halvings + 2):
+        halvings += 1
+    work = grayscale(_halve(region, halvings))
+    light = polarity(work)
+    if light:  # invert the full-resolution image, not the work copy, so both polarities agree exactly
+        src = cv2.bitwise_not(src)
+        work = grayscale(_halve(src[ry0:ry1, rx0:rx1], halvings))
+    return src, work, 2 ** halvings, light
+
+
+def _binary_stage(lab: np.ndarray, n_comps: int, used: list[int]) -> np.ndarray:
+    """The binarised marks as a picture: read ones black, found but not read light grey, paper white."""
+    keep = np.zeros(n_comps + 1, np.uint8)
+    keep[1:] = 200
+    keep[[i + 1 for i in used]] = 0
+    binary = keep[lab]
+    binary[lab == 0] = 255
+    return binary
+
+
+def _boxed_stage(original: np.ndarray, roi_px: tuple[int, int, int, int] | None,
+                 box: tuple[int, int, int, int]) -> np.ndarray:
+    """The original with the ink box (x0, y0, width, height; red) and the region looked in (blue) drawn on."""
+    boxed = original.copy()
+    lw = max(1, round(max(boxed.shape[:2]) / 300))
+    if roi_px is not None:
+        rx0, ry0, rx1, ry1 = roi_px
+        cv2.rectangle(boxed, (rx0, ry0), (rx1 - 1, ry1 - 1), (80, 80, 255), lw)
+    x0, y0, w, h = box
+    cv2.rectangle(boxed, (x0, y0), (x0 + w - 1, y0 + h - 1), (255, 60, 60), lw)
+    return boxed
 
 
 def _display(arr: np.ndarray) -> np.ndarray:

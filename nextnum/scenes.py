@@ -80,9 +80,35 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
     L = lengths if lengths is not None else torch.randint(cfg.min_len, hi + 1, (n,), generator=gen)
     idx = torch.randint(0, len(bank), (n, K), generator=gen)
     valid = torch.arange(K)[None] < L[:, None]  # (B, K)
+    lay = _layout(bank.boxes[idx], valid, cfg, U)
+    b_idx, k_idx = valid.nonzero(as_tuple=True)  # (N,), (N,): the digits drawn
+    P = int(math.ceil(1.5 * float(lay.size[valid].max()))) + 4  # px of the square patch each digit is laid from
+    corner = torch.floor(lay.centre[b_idx, k_idx]) - P // 2  # (N, 2) the patch's top-left page px
+    patches = _sample(bank, idx[b_idx, k_idx], lay, b_idx, k_idx, corner, P, cfg, U, gen)
+    patches = _stroke(patches, b_idx, k_idx, L, lay.px, P, cfg, U, gen)
+    images = _page(_paste(patches, b_idx, corner, n, lay.hw), cfg, gen, lay.px)
+    targets = torch.full((n, K + 1), PAD, dtype=torch.int64)
+    targets[:, :K] = torch.where(valid, bank.labels[idx], PAD)
+    targets[torch.arange(n), L] = EOS
+    fit = torch.full((n,), float(shrink)) if shrink is not None else U(*cfg.fit_shrink, n)
+    return Scenes(images, targets, L, lay.boxes, fit)
 
-    # --- layout in units of one digit height, then in pixels at this batch's digit height
-    box = bank.boxes[idx]  # (B, K, 4)
+
+@dataclass
+class _Layout:
+    """Where each digit of a batch of pages goes."""
+    px: float  # one digit height, px
+    hw: tuple[int, int]  # the pages' size, px
+    centre: Tensor  # (B, K, 2) each digit's centre on its page, px: x, y
+    size: Tensor  # (B, K, 2) each digit's box, px: width, height
+    boxes: Tensor  # (B, K, 4) y0, y1, x0, x1, px (zeros past the number's length)
+
+
+def _layout(box: Tensor, valid: Tensor, cfg: DataConfig, U) -> _Layout:
+    """The row of digits: sizes, gaps and baseline jitter in units of one digit height, then pixels at the
+    batch's digit height, each number placed at random within its page's margins. box: (B, K, 4) ink boxes
+    in the source digits."""
+    n, K = valid.shape
     ih, iw = box[..., 1] - box[..., 0], box[..., 3] - box[..., 2]
     s = U(*cfg.scale, n, K)  # height
     w = s * iw / ih * U(*cfg.aspect, n, K)  # width
@@ -101,34 +127,42 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
     pcx, pcy = ox[:, None] + cx * px, oy[:, None] + cy * px  # (B, K) digit centres, px
     ph, pw = s * px, w * px
     boxes = torch.stack([pcy - ph / 2, pcy + ph / 2, pcx - pw / 2, pcx + pw / 2], -1) * valid[..., None]
+    return _Layout(px, (H, Wd), torch.stack([pcx, pcy], -1), torch.stack([pw, ph], -1), boxes)
 
-    # --- each digit onto a P x P patch: patch px -> source px, src = M (p - c) + centre_of_ink
-    b_idx, k_idx = valid.nonzero(as_tuple=True)  # (N,), (N,)
-    d = idx[b_idx, k_idx]
-    P = int(math.ceil(1.5 * float(torch.maximum(ph, pw)[valid].max()))) + 4
-    th = torch.deg2rad(U(-cfg.rotate, cfg.rotate, len(d)))
-    sh = U(-cfg.shear, cfg.shear, len(d))
+
+def _sample(bank, d: Tensor, lay: _Layout, b_idx: Tensor, k_idx: Tensor, corner: Tensor, P: int,
+            cfg: DataConfig, U, gen: torch.Generator) -> Tensor:
+    """Each digit d (N,) of the bank onto its P x P patch, (N, 1, PATCH, PATCH): rotated, sheared and
+    elastically warped, patch px -> source px by src = M (p - c) + centre_of_ink."""
+    N = len(d)
+    th = torch.deg2rad(U(-cfg.rotate, cfg.rotate, N))
+    sh = U(-cfg.shear, cfg.shear, N)
     cos, sin = torch.cos(th), torch.sin(th)
     rinv = torch.stack([torch.stack([cos, sin], -1), torch.stack([-sin, cos], -1)], -2)  # (N, 2, 2)
     shinv = torch.zeros_like(rinv)
     shinv[:, 0, 0], shinv[:, 0, 1], shinv[:, 1, 1] = 1, -sh, 1
-    sx, sy = iw[b_idx, k_idx] / pw[b_idx, k_idx], ih[b_idx, k_idx] / ph[b_idx, k_idx]
+    bx = bank.boxes[d]
+    size = lay.size[b_idx, k_idx]  # (N, 2) w, h
+    sx, sy = (bx[:, 3] - bx[:, 2]) / size[:, 0], (bx[:, 1] - bx[:, 0]) / size[:, 1]
     M = torch.stack([sx, sy], -1)[..., None] * (shinv @ rinv)  # (N, 2, 2), rows act on (x, y)
-    bx = box[b_idx, k_idx]
     src_c = torch.stack([(bx[:, 2] + bx[:, 3]) / 2, (bx[:, 0] + bx[:, 1]) / 2], -1)  # (N, 2) x, y
-    c = torch.stack([pcx[b_idx, k_idx], pcy[b_idx, k_idx]], -1)  # (N, 2) page px
-    corner = torch.floor(c) - P // 2  # (N, 2) the patch's top-left page px
+    c = lay.centre[b_idx, k_idx]  # (N, 2) page px
     D = torch.tensor([P / 2, P / 2])
     A = (2 / 28) * M * D
     t = (2 / 28) * ((M @ (D - (c - corner))[..., None])[..., 0] + src_c) - 1
     # sampled at PATCH px (MNIST's 28 px hold no more detail), the pen applied there, then enlarged to P
-    grid = F.affine_grid(torch.cat([A, t[..., None]], -1), [len(d), 1, PATCH, PATCH], align_corners=False)
+    grid = F.affine_grid(torch.cat([A, t[..., None]], -1), [N, 1, PATCH, PATCH], align_corners=False)
     if cfg.elastic > 0:  # Simard et al. 2003: a smooth random displacement, elastic px at a digit height of 56 px
-        coarse = torch.randn(len(d), 2, 3, 3, generator=gen) * (cfg.elastic * px / 56 * 2 / P)
+        coarse = torch.randn(N, 2, 3, 3, generator=gen) * (cfg.elastic * lay.px / 56 * 2 / P)
         grid = grid + F.interpolate(coarse, size=(PATCH, PATCH), mode="bilinear", align_corners=False).permute(0, 2, 3, 1)
-    patches = F.grid_sample(bank.images[d][:, None], grid, align_corners=False)  # (N, 1, PATCH, PATCH)
+    return F.grid_sample(bank.images[d][:, None], grid, align_corners=False)  # (N, 1, PATCH, PATCH)
 
-    # --- the pen: one per page, thinner to marker-bold, soft or hard edges
+
+def _stroke(patches: Tensor, b_idx: Tensor, k_idx: Tensor, L: Tensor, px: float, P: int, cfg: DataConfig, U,
+            gen: torch.Generator) -> Tensor:
+    """The pen, one per page: thinner to marker-bold, soft or hard edges, and one digit of some pages
+    lighter, like a pencil. patches (N, 1, PATCH, PATCH) -> (N, 1, P, P)."""
+    n = len(L)
     u = torch.rand(n, generator=gen)
     p0, p1, p2, _ = cfg.stroke_p
     thin = (u < p0)[b_idx]
@@ -139,7 +173,7 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
         u < p0 + p1 + p2, U(0, 0.06, n), U(0.06, 0.10, n)))  # bolder: stroke radius grown by this / digit height
     # (marker-bold up to 0.10, as the boldest real-looking pens: beyond it loops close and digits merge into blobs)
     patches = _pen(patches, torch.round(frac * px * PATCH / P)[b_idx].to(torch.int64))
-    light = torch.ones(n, K)
+    light = torch.ones(n, cfg.max_len)
     some = torch.rand(n, generator=gen) < cfg.light_p  # one digit written lighter, like a pencil
     which = (torch.rand(n, generator=gen) * L).long()
     light[some, which[some]] = U(*cfg.light, int(some.sum()))
@@ -148,20 +182,19 @@ def draw(bank, n: int, cfg: DataConfig, gen: torch.Generator, max_len: int | Non
     hard = (torch.rand(n, generator=gen) < cfg.binarize_p)[b_idx]
     if hard.any():  # at the page's scale: edges one pixel soft, as a drawing's are
         patches[hard] = F.avg_pool2d((patches[hard] > 0.4).float(), 3, 1, 1, count_include_pad=False)
-    patches = patches * light[b_idx, k_idx][:, None, None, None]
+    return patches * light[b_idx, k_idx][:, None, None, None]
 
-    # --- onto the page, merged with max; a patch over the page's edge is clipped there
+
+def _paste(patches: Tensor, b_idx: Tensor, corner: Tensor, n: int, hw: tuple[int, int]) -> Tensor:
+    """The patches (N, 1, P, P) onto n pages (n, H, W) of ink, merged with max, so touching and overlapping
+    digits come for free; a patch over the page's edge is clipped there."""
+    (H, Wd), P = hw, patches.shape[-1]
     ink = torch.zeros(n, H, Wd)
     for j, (b, x, y) in enumerate(zip(b_idx.tolist(), corner[:, 0].long().tolist(), corner[:, 1].long().tolist())):
         ya, yb, xa, xb = max(y, 0), min(y + P, H), max(x, 0), min(x + P, Wd)  # ~3 digits a page: slices beat a scatter
         if ya < yb and xa < xb:
             ink[b, ya:yb, xa:xb] = torch.maximum(ink[b, ya:yb, xa:xb], patches[j, 0, ya - y:yb - y, xa - x:xb - x])
-    images = _page(ink, cfg, gen, px)
-    targets = torch.full((n, K + 1), PAD, dtype=torch.int64)
-    targets[:, :K] = torch.where(valid, bank.labels[idx], PAD)
-    targets[torch.arange(n), L] = EOS
-    fit = torch.full((n,), float(shrink)) if shrink is not None else U(*cfg.fit_shrink, n)
-    return Scenes(images, targets, L, boxes, fit)
+    return ink
 
 
 def _rules(ink: Tensor, px: float, p: float, U, gen: torch.Generator) -> Tensor:
