@@ -44,8 +44,8 @@ BUDGET = 100_000  # parameters
 # the design with fewer, wider tokens (width 64, a 3-conv stem) is compared at about 300k: tokens, not
 # parameters, set a step's cost on this CPU (docs/designs.md)
 LARGER = {"compare-wide": 310_000, "reading": 310_000, "corrections": 310_000, "more-hands": 310_000, "long-flags": 310_000,
-          "camera": 310_000}  # the wide design
-# (reading.json: trained on pages; corrections, more-hands, long-flags and camera: the default model fine-tuned)
+          "camera": 310_000, "settle": 310_000}  # the wide design
+# (reading.json: trained on pages; corrections, more-hands, long-flags, camera and settle: the default model fine-tuned)
 
 
 @pytest.mark.parametrize("folder, budget", [(SHIPPED, LARGER["reading"]), (TINY, BUDGET)], ids=["nextnum", "tiny"])
