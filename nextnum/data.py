@@ -166,25 +166,26 @@ def read_scenes(sc: Scenes, img_hw: tuple[int, int], match_strokes: bool = False
     carried onto its canvas by the Geometry preprocess returns."""
     H, W = img_hw
     B, K = sc.boxes.shape[:2]
-    canvases, boxes, ok = np.zeros((B, H, W), np.float32), torch.zeros(B, K, 4), []
+    canvases, boxes, ok = np.zeros((B, H, W), np.float32), np.zeros((B, K, 4), np.float32), np.zeros(B, bool)
+    page_boxes, lengths, shrink = sc.boxes.numpy(), sc.lengths.tolist(), sc.shrink.tolist()
     for i, img in enumerate(sc.images):
-        pre = preprocess(img, img_hw, shrink=float(sc.shrink[i]), match_strokes=match_strokes)
+        pre = preprocess(img, img_hw, shrink=shrink[i], match_strokes=match_strokes)
         canvases[i] = pre.canvas
-        n = int(sc.lengths[i])
         if pre.empty:
-            ok.append(False)
             continue
-        y0, y1, x0, x1 = sc.boxes[i, :n].T.numpy()
+        n = lengths[i]
+        y0, y1, x0, x1 = page_boxes[i, :n].T
         tl, br = pre.geometry.to_canvas(np.stack([x0, y0], -1)), pre.geometry.to_canvas(np.stack([x1, y1], -1))
-        boxes[i, :n] = torch.from_numpy(np.stack([tl[:, 1], br[:, 1], tl[:, 0], br[:, 0]], -1)).float()
+        boxes[i, :n] = np.stack([tl[:, 1], br[:, 1], tl[:, 0], br[:, 0]], -1)
         gx0, gy0, gx1, gy1 = pre.geometry.crop  # the ink box preprocess read: does it hold every digit?
         inter = (np.clip(np.minimum(x1, gx1) - np.maximum(x0, gx0), 0, None) *
                  np.clip(np.minimum(y1, gy1) - np.maximum(y0, gy0), 0, None))
-        ok.append(bool((inter >= 0.5 * (x1 - x0) * (y1 - y0)).all()))
-    keep = torch.ones(B, dtype=torch.bool) if keep_all else torch.tensor(ok, dtype=torch.bool)
+        ok[i] = bool((inter >= 0.5 * (x1 - x0) * (y1 - y0)).all())
+    ok, boxes = torch.from_numpy(ok), torch.from_numpy(boxes)
+    keep = torch.ones(B, dtype=torch.bool) if keep_all else ok
     return Batch(torch.from_numpy(canvases)[keep][:, None], sc.targets[keep], sc.lengths[keep], boxes[keep],
                  pages=[p for p, k in zip(sc.images, keep.tolist()) if k], shrink=sc.shrink[keep],
-                 lost=B - int(torch.tensor(ok, dtype=torch.bool).sum()))
+                 lost=B - int(ok.sum()))
 
 
 def fixed_batches(bank: DigitBank, samples: int, cfg: DataConfig, img_hw: tuple[int, int], seed: int,

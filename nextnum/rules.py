@@ -25,8 +25,8 @@ class Rules:
     thickness: int  # work pixels, the lines' median height per column
 
 
-def _thin_marks(src: np.ndarray, binary: np.ndarray, low: int) -> tuple[np.ndarray, list, dict[int, float]]:
-    """The flat marks found on src (an ink map): (their labels, components, thickness of each thin one)."""
+def _flat_marks(src: np.ndarray, binary: np.ndarray, low: int) -> tuple[np.ndarray, list]:
+    """The marks found on src (an ink map) with lines' steps and dashes joined: (their labels, components)."""
     W = src.shape[1]
     # a tilted thin line breaks into short steps and a faint one into dashes: thickened by a pixel up and
     # down, a line's steps join into long runs, and averaged along the rows its dashes make one band (where
@@ -36,9 +36,12 @@ def _thin_marks(src: np.ndarray, binary: np.ndarray, low: int) -> tuple[np.ndarr
     runs = cv2.morphologyEx(thick, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1)))
     along = cv2.blur(cv2.dilate(src, cv2.getStructuringElement(cv2.MORPH_RECT, (1, 3))), (L, 1))
     seg = cv2.max(runs, cv2.threshold(along, low, 255, cv2.THRESH_BINARY)[1])
-    lab, comps = components(cv2.dilate(seg, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1))))
-    # each flat mark's thickness: the median over its columns of its ink pixels (the columns where digits
-    # cross a line are few; a pen's bold strokes lined up are thicker than a line)
+    return components(cv2.dilate(seg, cv2.getStructuringElement(cv2.MORPH_RECT, (L, 1))))
+
+
+def _thin(lab: np.ndarray, comps: list, binary: np.ndarray) -> dict[int, float]:
+    """The thickness of each thin flat mark: the median over its columns of its ink pixels (the columns where
+    digits cross a line are few; a pen's bold strokes lined up are thicker than a line)."""
     ink_on = binary > 0
     thin = {}
     for i, (x, y, w, h, _) in enumerate(comps):
@@ -48,7 +51,7 @@ def _thin_marks(src: np.ndarray, binary: np.ndarray, low: int) -> tuple[np.ndarr
         t = float(np.median(cols[cols > 0])) if cols.any() else 0.0
         if t <= MAX_THICK:
             thin[i] = t
-    return lab, comps, thin
+    return thin
 
 
 def find_rules(ink: Ink) -> Rules | None:
@@ -58,7 +61,10 @@ def find_rules(ink: Ink) -> Rules | None:
         return None
     low = max(ink.noise, int(LOW_FRAC * 255 * ink.strength))
     binary = cv2.threshold(ink.ink, low, 255, cv2.THRESH_BINARY)[1]
-    lab, comps, thin = _thin_marks(ink.ink, binary, low)
+    lab, comps = _flat_marks(ink.ink, binary, low)
+    if sum(1 for x, y, w, h, _ in comps if h <= THIN * w and w >= SPAN * W) < MIN_RULES:
+        return None  # no lined paper (most images), known before any mark's thickness is measured
+    thin = _thin(lab, comps, binary)
     spanning = [t for i, t in thin.items() if comps[i][2] >= SPAN * W]
     if len(spanning) < MIN_RULES:  # no lined paper (most images)
         return None
@@ -70,7 +76,9 @@ def find_rules(ink: Ink) -> Rules | None:
     # line from top to bottom (the digits' upright strokes) taken off; only lines that span the page
     upright = cv2.morphologyEx(ink.ink, cv2.MORPH_OPEN, cv2.getStructuringElement(cv2.MORPH_RECT, (1, UPRIGHT)))
     flat = cv2.subtract(ink.ink, upright)
-    lab2, comps2, thin2 = _thin_marks(flat, cv2.threshold(flat, low, 255, cv2.THRESH_BINARY)[1], low)
+    flat_bin = cv2.threshold(flat, low, 255, cv2.THRESH_BINARY)[1]
+    lab2, comps2 = _flat_marks(flat, flat_bin, low)
+    thin2 = _thin(lab2, comps2, flat_bin)
     for i in thin2:
         if comps2[i][2] >= SPAN * W:  # drawn across the whole width: under bold digits it may break off
             ys, xs = np.nonzero(lab2 == i + 1)

@@ -248,23 +248,25 @@ def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.n
     # uneven light: a linear ramp across the page in a random direction, up to `shade` darker at one side
     ang = U(0, 2 * math.pi, B)
     yy, xx = torch.linspace(-0.5, 0.5, H)[:, None], torch.linspace(-0.5, 0.5, W)[None]
-    ramp = (torch.cos(ang)[:, None, None] * xx + torch.sin(ang)[:, None, None] * yy) * (W / max(H, W))
-    paper = paper * (1 - U(0, cfg.shade, B)[:, None, None] * (ramp + 0.5))
+    # the page-sized arithmetic is done in place (each step as written, so the same values): fewer page-sized
+    # temporaries make drawing a batch cheaper
+    ramp = (torch.cos(ang)[:, None, None] * xx + torch.sin(ang)[:, None, None] * yy).mul_(W / max(H, W))
+    paper = ramp.add_(0.5).mul_(U(0, cfg.shade, B)[:, None, None]).neg_().add_(1).mul_(paper)  # paper x (1 - s (ramp + 0.5))
     if cfg.blotch > 0:  # soft shadows: a smooth field of dimmer light, a few patches across the page
         field = _smooth(torch.rand(B, 3, 4, generator=gen), H, W)
-        paper = paper * (1 - U(0, cfg.blotch, B)[:, None, None] * field.clamp(0, 1))
+        paper.mul_(field.clamp_(0, 1).mul_(U(0, cfg.blotch, B)[:, None, None]).neg_().add_(1))
     dark = U(*cfg.ink_dark, B)[:, None, None]
     if cfg.ruled_p > 0:
         ink = _rules(ink, px, cfg.ruled_p, U, gen)
-    page = paper * (1 - dark * ink)
+    page = ink.mul_(dark).neg_().add_(1).mul_(paper)  # paper x (1 - dark x ink)
     if cfg.blur > 0:  # out of focus, before the sensor's noise
         for p, sigma in zip(page.numpy(), U(0, cfg.blur, B).tolist()):
             if sigma >= 0.3:
                 cv2.GaussianBlur(p, (0, 0), sigma, dst=p)
-    page = page + torch.randn(page.shape, generator=gen) * U(0, cfg.noise, B)[:, None, None]
+    page.add_(torch.randn(page.shape, generator=gen).mul_(U(0, cfg.noise, B)[:, None, None]))
     inverted = torch.rand(B, generator=gen) < cfg.invert_p
     page[inverted] = 1 - page[inverted]
-    pages = (page.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+    pages = page.clamp_(0, 1).mul_(255).round_().to(torch.uint8).numpy()
     if cfg.jpeg_p > 0:  # saved as a webcam or a phone saves it: 8x8 blocks, ringing around strokes
         saved = (torch.rand(B, generator=gen) < cfg.jpeg_p).tolist()
         quality = torch.randint(cfg.jpeg_q[0], cfg.jpeg_q[1] + 1, (B,), generator=gen).tolist()

@@ -27,6 +27,8 @@ def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
     h, w = g.shape
     g = cv2.resize(g, (max(1, w // 2), max(1, h // 2)), interpolation=cv2.INTER_AREA)
     _, bright = cv2.threshold(g, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    if min(bright[0].min(), bright[-1].min(), bright[:, 0].min(), bright[:, -1].min()) == 255:
+        return None  # bright all round: the closing below keeps it so, and nothing dark reaches the border
     kf = odd(k / 4)  # marks this narrow: the ink on the sheet, not a desk (a wider closing fills the desk's corners)
     sheet = cv2.morphologyEx(bright, cv2.MORPH_CLOSE, cv2.getStructuringElement(cv2.MORPH_RECT, (kf, kf)),
                              borderType=cv2.BORDER_REPLICATE)
@@ -40,13 +42,15 @@ def off_sheet(g: np.ndarray, k: int) -> np.ndarray | None:
     if desk.mean() < DESK_AREA:
         return None
     paper, below = pct(cum_hist(g, bright), 50), pct(cum_hist(g, desk), 50)
+    if below > DESK_LEVEL * paper:  # the dim side of uneven light (most pages that are not photos)
+        return None
     # the sheet's edge is a step: across a few pixels of its rim the grey level spans most of the paper-desk
     # difference, where the edge of a shadow or of the light's fall-off spans a little of it
     k3 = np.ones((3, 3), np.uint8)
     rim = cv2.subtract(cv2.dilate(desk, k3), desk)
     rim[[0, -1]], rim[:, [0, -1]] = 0, 0
     step = cv2.morphologyEx(g, cv2.MORPH_GRADIENT, k3)[rim > 0]
-    if below > DESK_LEVEL * paper or step.size == 0 or np.median(step) < DESK_STEP * (paper - below):
+    if step.size == 0 or np.median(step) < DESK_STEP * (paper - below):
         return None
     # a sheet is convex: a shadow over its corner or edge joins the desk on the dark side, but lies within the
     # hull of the sheet's bright part, and is broad (the slivers of blurred edge there are the desk's rim)
