@@ -21,7 +21,8 @@ import cv2
 import numpy as np
 
 from .config import fit_scale
-from .ink import digit_strength, find_digits, ink_box, ink_of, is_dot, normalise, polarity
+from .digits import find_digits, ink_box, is_dot
+from .ink import digit_strength, ink_of, normalise, polarity
 from .geometry import Geometry
 from .inputs import read_image, roi_box
 from .rules import Rules, find_rules, lift

@@ -201,7 +201,7 @@ def test_a_number_drawn_to_the_pads_edges_is_read_whole(text):
     ((150, 0, 9, 70, 600), 9, False),  # a "1" from the top border down
 ])
 def test_a_mark_at_the_border_is_desk_only_if_it_lies_along_it(comp, contact, desk):
-    from nextnum.ink import lies_along
+    from nextnum.sheet import lies_along
     assert lies_along(comp, contact, (240, 320)) is desk
 
 

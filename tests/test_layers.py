@@ -13,7 +13,7 @@ from conftest import ROOT
 PACKAGE = ROOT / "nextnum"
 # lower layers first; a module may import its own layer or lower ones
 LAYERS = [
-    {"config", "inputs", "atomic", "ink", "geometry", "distributed", "timing", "corrections", "hands", "sheet", "levels", "rules"},
+    {"config", "inputs", "atomic", "ink", "digits", "geometry", "distributed", "timing", "corrections", "hands", "sheet", "levels", "rules"},
     {"model", "data", "scenes", "strokes", "preprocess", "runtime", "attention", "checkpoint", "resume", "scoring", "tta"},
     {"explain", "export", "correction_canvases", "stream", "losses", "warmstart"},
     {"predictor"},
