@@ -33,7 +33,7 @@ from .evaluate import held_out_accuracy
 from .data import DigitBank, fixed_batches, load_mnist, with_fonts, with_hands
 from .distributed import agreed, dist_setup
 from .model import NextNum
-from .warmstart import adapt_positions, init_mismatch
+from .warmstart import adapt_positions, deepen, init_mismatch
 from .losses import batch_loss
 from .resume import Progress, averaged_model, load_resume
 from .stream import Batches, batches
@@ -189,7 +189,7 @@ def train(cfg: Config, out: str | Path, data_root: str | Path | None = None, *, 
         gen = torch.Generator().manual_seed(tc.seed + 1000 * rank)  # the corrections' draws (stream.py: the batches)
         meta = load_resume(out, model, opt, gen) if resume else None
         if start is not None and meta is None:  # a resumed run keeps its own weights
-            model.load_state_dict(adapt_positions(start.state_dict(), model))
+            model.load_state_dict(deepen(adapt_positions(start.state_dict(), model), model))
             log.info("starting from the weights of %s", init)
         # the averaged weights are what is validated and kept
         avg = averaged_model(model, tc.ema, out if meta else None) if tc.ema > 0 else None

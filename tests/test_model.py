@@ -44,8 +44,9 @@ BUDGET = 100_000  # parameters
 # the design with fewer, wider tokens (width 64, a 3-conv stem) is compared at about 300k: tokens, not
 # parameters, set a step's cost on this CPU (docs/designs.md)
 LARGER = {"compare-wide": 310_000, "reading": 310_000, "corrections": 310_000, "more-hands": 310_000, "long-flags": 310_000,
-          "camera": 310_000, "settle": 310_000}  # the wide design
-# (reading.json: trained on pages; corrections, more-hands, long-flags, camera and settle: the default model fine-tuned)
+          "camera": 310_000, "settle": 310_000, "deeper": 370_000}  # the wide design
+# (reading.json: trained on pages; corrections, more-hands, long-flags, camera and settle: the default model fine-tuned;
+# deeper: the default with two more encoder blocks, added as the identity)
 
 
 @pytest.mark.parametrize("folder, budget", [(SHIPPED, LARGER["reading"]), (TINY, BUDGET)], ids=["nextnum", "tiny"])
@@ -161,6 +162,33 @@ def test_adapt_positions_resizes_the_grid_and_keeps_everything_else():
             assert torch.equal(adapted[k], state[k])
     assert adapt_positions(state, coarse).keys() == state.keys()
     assert all(torch.equal(v, state[k]) for k, v in adapt_positions(state, coarse).items())
+
+
+def test_a_deepened_encoder_reads_exactly_as_the_shallower_one_and_its_new_blocks_can_learn():
+    from nextnum.warmstart import deepen
+    cfg = Config.load(CONFIGS / "default.json")
+    torch.manual_seed(0)
+    shallow = NextNum(cfg.model).eval()
+    for p in shallow.parameters():  # weights unlike any initialisation, so that a block left in would show
+        p.data.add_(0.05 * torch.randn_like(p))
+    deep_cfg = Config.load(CONFIGS / "default.json")
+    deep_cfg.model.enc_layers = cfg.model.enc_layers + 2
+    deep = NextNum(deep_cfg.model).eval()
+    state = deepen(shallow.state_dict(), deep)
+    deep.load_state_dict(state)  # strict: every block of the deeper model has its weights
+    img = torch.rand(3, 1, cfg.model.img_h, cfg.model.img_w)
+    a, b = shallow.generate(img, return_attn=True), deep.generate(img, return_attn=True)
+    assert torch.equal(a.tokens, b.tokens)
+    torch.testing.assert_close(b.probs, a.probs, rtol=0, atol=1e-6)
+    assert b.enc_attn.shape[1] == a.enc_attn.shape[1] + 2
+    torch.testing.assert_close(shallow.encoder(img)[0], deep.encoder(img)[0], rtol=0, atol=1e-5)
+    new = [k for k in state if k.startswith(f"encoder.blocks.{cfg.model.enc_layers}.")]
+    assert new and all(torch.equal(state[k], deep.state_dict()[k]) for k in new)
+    assert not state[f"encoder.blocks.{cfg.model.enc_layers}.mlp.2.weight"].any()
+    assert state[f"encoder.blocks.{cfg.model.enc_layers}.mlp.0.weight"].any()  # not all zero: it can learn
+    deep.train()
+    deep(img, torch.zeros(3, 2, dtype=torch.long)).sum().backward()
+    assert deep.encoder.blocks[-1].mlp[2].weight.grad.abs().sum() > 0
 
 
 def test_blur_is_a_fixed_normalised_kernel_outside_the_weights():
