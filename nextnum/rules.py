@@ -66,7 +66,7 @@ def find_rules(ink: Ink) -> Rules | None:
         return None  # no lined paper (most images), known before any mark's thickness is measured
     thin = _thin(lab, comps, binary)
     spanning = [t for i, t in thin.items() if comps[i][2] >= SPAN * W]
-    if len(spanning) < MIN_RULES:  # no lined paper (most images)
+    if len(spanning) < MIN_RULES:  # the long flat marks are too thick for ruled lines (a pen's strokes in a row)
         return None
     # lined paper: then every stretch of line is lifted, also those that break off where the light fades
     sel = np.zeros(len(comps) + 1, np.uint8)

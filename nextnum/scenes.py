@@ -251,7 +251,8 @@ def _page(ink: Tensor, cfg: DataConfig, gen: torch.Generator, px: float) -> np.n
     # the page-sized arithmetic is done in place (each step as written, so the same values): fewer page-sized
     # temporaries make drawing a batch cheaper
     ramp = (torch.cos(ang)[:, None, None] * xx + torch.sin(ang)[:, None, None] * yy).mul_(W / max(H, W))
-    paper = ramp.add_(0.5).mul_(U(0, cfg.shade, B)[:, None, None]).neg_().add_(1).mul_(paper)  # paper x (1 - s (ramp + 0.5))
+    # paper x (1 - shade x (ramp + 0.5))
+    paper = ramp.add_(0.5).mul_(U(0, cfg.shade, B)[:, None, None]).neg_().add_(1).mul_(paper)
     if cfg.blotch > 0:  # soft shadows: a smooth field of dimmer light, a few patches across the page
         field = _smooth(torch.rand(B, 3, 4, generator=gen), H, W)
         paper.mul_(field.clamp_(0, 1).mul_(U(0, cfg.blotch, B)[:, None, None]).neg_().add_(1))

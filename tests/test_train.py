@@ -128,7 +128,8 @@ def test_init_mismatch_allows_a_deeper_encoder_but_not_a_shallower_one():
     a, deeper, shallower = (Config.load(SMOKE).model for _ in range(3))
     deeper.enc_layers, shallower.enc_layers = a.enc_layers + 2, a.enc_layers - 1
     assert init_mismatch(a, deeper) is None
-    assert init_mismatch(a, shallower) == f"enc_layers {a.enc_layers} in the checkpoint, {a.enc_layers - 1} in the config"
+    assert init_mismatch(a, shallower) == (f"enc_layers {a.enc_layers} in the checkpoint, "
+                                           f"{a.enc_layers - 1} in the config")
     deeper.dec_layers += 1
     assert init_mismatch(a, deeper) == f"dec_layers {a.dec_layers} in the checkpoint, {a.dec_layers + 1} in the config"
 
